@@ -1,0 +1,10 @@
+import pytest
+import torch
+
+# One intra-op thread: deterministic reductions and no contention with the second core.
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
