@@ -1,10 +1,11 @@
 """The Pauli-string basis of the Pauli Hilbert Space Model.
 
 A string ``s = s₁…s_q`` over ``I, X, Y, Z`` is the Kronecker product
-``σ_{s₁} ⊗ … ⊗ σ_{s_q}`` (leftmost letter = leftmost factor). Its weight is the
-number of non-identity letters. An operator of maximum weight ``w`` spans every string of weight 0…w, identity included: ``S(q, w) = Σ_{i≤w} C(q, i)·3^i``
-strings. The order — by weight, then lexicographic with I < X < Y < Z — is part of the checkpoint
-format: coefficient ``c[k, p]`` multiplies string ``p`` of this order.
+``σ_{s₁} ⊗ … ⊗ σ_{s_q}`` (leftmost letter = leftmost factor). Its weight is the number of
+non-identity letters. An operator of maximum weight ``w`` spans every string of weight 0…w,
+identity included: ``S(q, w) = Σ_{i≤w} C(q, i)·3^i`` strings. The order — by weight, then
+lexicographic with I < X < Y < Z — is part of the checkpoint format: coefficient ``c[k, p]``
+multiplies string ``p`` of this order.
 """
 
 from __future__ import annotations
