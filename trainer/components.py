@@ -22,6 +22,7 @@ the hyperparameter field.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +73,25 @@ def _construct(field: str, cls: type, *args: Any, **kwargs: Any) -> Any:
         raise ConfigurationError(f"{field}: {cls.__name__} could not be built: {error}") from None
 
 
+def _check_optimizer_keys(cls: type, config: OptimizerConfig) -> None:
+    # torch keeps unknown keys in a param group silently; a typo such as "lrr" would be ignored.
+    accepted = set(inspect.signature(cls).parameters) - {"params"}
+    places = [("optimizer_config.default_params", config.default_params)] + [
+        (f"optimizer_config.group_params[{i}].params", group.params)
+        for i, group in enumerate(config.group_params or [])
+    ]
+    for field, params in places:
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise ConfigurationError(
+                f"{field}: {unknown} not accepted by {cls.__name__}; "
+                f"its parameters are {sorted(accepted)}."
+            )
+
+
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
     cls = registry.optimizer_class(config.type)
+    _check_optimizer_keys(cls, config)
     return _construct("optimizer_config", cls, param_groups(model, config))
 
 
