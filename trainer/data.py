@@ -220,4 +220,4 @@ def batches(
     order = torch.randperm(len(table), generator=generator)
     for start in range(0, len(table), batch_size):
         index = order[start : start + batch_size]
-        yield table.inputs[index], table.outputs[index]
+        yield table.inputs.index_select(0, index), table.outputs.index_select(0, index)

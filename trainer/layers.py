@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from trainer.eigh import eigh
+from trainer.eigh import eigh, ground_state
 from trainer.hyperparameters import (
     GeneralHSModelHyperparameters,
     PauliHSModelHyperparameters,
@@ -45,18 +45,24 @@ def hermitian(diags: torch.Tensor, trius: torch.Tensor, dim: int) -> torch.Tenso
 
 def error_hamiltonian(x: torch.Tensor, operators: torch.Tensor) -> torch.Tensor:
     """H(x) = ½ Σ_k m_k A_k² − Σ_k m_k x_k A_k, with m_k = 0 where x_k is NaN, else 1."""
-    count, dim = operators.shape[0], operators.shape[-1]
-    flat = operators.reshape(count, dim * dim)
-    missing = torch.isnan(x)
-    if missing.any():
-        present = (~missing).to(operators.dtype)
-        squares = (operators @ operators).reshape(count, dim * dim)
-        quadratic = (present @ squares).reshape(-1, dim, dim)
+    # A NaN anywhere makes the sum NaN: one cheap reduction instead of a mask on every batch.
+    if torch.isnan(x.sum()):
+        missing = torch.isnan(x)
+        present = (~missing).to(x.dtype)
         x = x.masked_fill(missing, 0.0)
+        quadratic = _real_matmul(present, operators @ operators)
     else:
         quadratic = (operators @ operators).sum(0)
-    linear = (x.to(operators.dtype) @ flat).reshape(-1, dim, dim)
-    return 0.5 * quadratic - linear
+    return 0.5 * quadratic - _real_matmul(x, operators)
+
+
+def _real_matmul(weights: torch.Tensor, operators: torch.Tensor) -> torch.Tensor:
+    """Σ_k w_tk A_k for real (T, K) weights: one real GEMM, complex operators seen as real pairs."""
+    count, dim = operators.shape[0], operators.shape[-1]
+    if not operators.is_complex():
+        return (weights @ operators.reshape(count, dim * dim)).reshape(-1, dim, dim)
+    pairs = torch.view_as_real(operators).reshape(count, dim * dim * 2)
+    return torch.view_as_complex((weights @ pairs).reshape(-1, dim, dim, 2))
 
 
 def expectation(states: torch.Tensor, operators: torch.Tensor) -> torch.Tensor:
@@ -102,9 +108,10 @@ class HilbertSpaceModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = self.output_operators()
-        energies, states = eigh(self.hamiltonian(x, outputs), self.eigh_eps)
+        hamiltonian = self.hamiltonian(x, outputs)
         if self.beta is None:
-            return expectation(states[..., 0], outputs)
+            return expectation(ground_state(hamiltonian, self.eigh_eps), outputs)
+        energies, states = eigh(hamiltonian, self.eigh_eps)
         # Thermal mixture: every eigenstate's readout, weighted by its Boltzmann factor.
         weights = torch.softmax(-self.beta * energies, dim=-1)  # (T, N)
         applied = torch.einsum("jab,tbn->tjan", outputs, states)
