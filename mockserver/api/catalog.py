@@ -1,0 +1,83 @@
+"""Environments and experiments: the platform's catalogue, and who am I."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mockserver import schemas
+from mockserver.api.admin import _admin
+from mockserver.api.deps import BackendDep, PrincipalDep, number, optional
+
+router = APIRouter()
+
+
+@router.get("/whoami", response_model=schemas.WhoAmI, tags=["identity"])
+def whoami(backend: BackendDep, principal: PrincipalDep) -> dict[str, Any]:
+    return backend.whoami(principal)
+
+
+@router.get("/environments", response_model=list[schemas.Environment], tags=["environments"])
+def list_environments(
+    backend: BackendDep,
+    principal: PrincipalDep,
+    limit: str | None = None,
+    offset: str | None = None,
+    instance: str | None = None,
+) -> list[dict[str, Any]]:
+    return backend.list_environments(
+        number("limit", limit, 100), number("offset", offset, 0), optional(instance)
+    )
+
+
+@router.post(
+    "/environments", response_model=schemas.Environment, status_code=201, tags=["environments"]
+)
+def create_environment(
+    body: schemas.EnvironmentCreate, backend: BackendDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    _admin(principal)
+    return backend.create_environment(body.model_dump())
+
+
+@router.get("/environments/{value}", response_model=schemas.Environment, tags=["environments"])
+def get_environment(
+    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+) -> dict[str, Any]:
+    return backend.get_environment(value, identifier)
+
+
+@router.delete("/environments/{value}", response_model=schemas.Deleted, tags=["environments"])
+def delete_environment(
+    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+) -> dict[str, Any]:
+    _admin(principal)
+    return backend.delete_environment(value, identifier)
+
+
+@router.get("/experiments", response_model=list[schemas.Experiment], tags=["experiments"])
+def list_experiments(
+    backend: BackendDep,
+    principal: PrincipalDep,
+    limit: str | None = None,
+    offset: str | None = None,
+) -> list[dict[str, Any]]:
+    return backend.list_experiments(number("limit", limit, 100), number("offset", offset, 0))
+
+
+@router.post(
+    "/experiments", response_model=schemas.Experiment, status_code=201, tags=["experiments"]
+)
+def create_experiment(
+    body: schemas.ExperimentCreate, backend: BackendDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    _admin(principal)
+    return backend.create_experiment(body.model_dump())
+
+
+@router.get("/experiments/{value}", response_model=schemas.Experiment, tags=["experiments"])
+def get_experiment(
+    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+) -> dict[str, Any]:
+    return backend.get_experiment(value, identifier)

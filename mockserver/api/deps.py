@@ -1,0 +1,64 @@
+"""Dependencies shared by the routers, and the client's lenient query-value spellings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from mockserver.backend import PlatformBackend, Principal
+from mockserver.errors import Invalid
+
+_NONE = ("", "none", "null")
+
+
+def get_backend(request: Request) -> PlatformBackend:
+    return request.app.state.backend
+
+
+BackendDep = Annotated[PlatformBackend, Depends(get_backend)]
+
+
+def get_principal(
+    backend: BackendDep,
+    authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
+) -> Principal:
+    return backend.authenticate(authorization)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_project(pid: str, backend: BackendDep, principal: PrincipalDep) -> str:
+    """The path's project id, checked to exist and to be open to the caller's key."""
+    principal.project(pid)
+    return backend.get_project(pid)["id"]
+
+
+ProjectDep = Annotated[str, Depends(get_project)]
+
+
+def optional(value: str | None) -> str | None:
+    """Absent, empty, "None" and "null" all mean no value (the client sends ``str(None)``)."""
+    return None if value is None or value.strip().lower() in _NONE else value
+
+
+def flag(name: str, value: str | None, default: bool) -> bool:
+    value = optional(value)
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise Invalid(f"{name}: '{value}' is not a boolean; use true or false.")
+
+
+def number(name: str, value: str | int | None, default: int) -> int:
+    value = optional(value) if isinstance(value, str) else value
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name}: '{value}' is not an integer.") from None

@@ -1,0 +1,57 @@
+"""``/_emulator``: the control plane outside the Qognitive contract (clock, reset, timeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mockserver import schemas
+from mockserver.api.deps import BackendDep, number, optional
+from mockserver.clock import parse_time
+from mockserver.errors import Invalid
+
+router = APIRouter(prefix="/_emulator", tags=["emulator"])
+
+
+@router.get("/clock", response_model=schemas.Clock)
+def clock(backend: BackendDep) -> dict[str, Any]:
+    return backend.clock_state()
+
+
+@router.post(
+    "/clock/advance",
+    response_model=schemas.Clock,
+    description="Advance by 'seconds' or to 'to'; returns once every event due by then is done.",
+)
+def advance(body: schemas.ClockAdvance, backend: BackendDep) -> dict[str, Any]:
+    to = None
+    if body.to is not None:
+        try:
+            to = parse_time(body.to)
+        except ValueError:
+            raise Invalid(f"to: '{body.to}' is not an ISO-8601 time.") from None
+    return backend.advance(body.seconds, to)
+
+
+@router.put("/clock", response_model=schemas.Clock)
+def set_mode(body: schemas.ClockMode, backend: BackendDep) -> dict[str, Any]:
+    return backend.set_clock_mode(body.mode, body.speed)
+
+
+@router.post("/reset", description="Back to the seed state: resources, files, timeline, clock.")
+def reset(backend: BackendDep) -> dict[str, Any]:
+    backend.reset()
+    return {"reset": True, "clock": backend.clock_state()}
+
+
+@router.get("/events", response_model=list[schemas.Event])
+def events(
+    backend: BackendDep,
+    run_id: str | None = None,
+    after: str | None = None,
+    limit: str | None = None,
+) -> list[dict[str, Any]]:
+    return backend.events(
+        optional(run_id), number("after", after, 0), number("limit", limit, 10_000)
+    )

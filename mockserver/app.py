@@ -1,0 +1,103 @@
+"""The FastAPI application: ``create_app(backend=None, settings=None)``.
+
+State lives in the backend, created here (not in a lifespan, which ``httpx.ASGITransport`` never
+runs). Every error is rendered as ``{"detail": "<message>"}``; every response carries the simulated
+time in ``X-Qcog-Mock-Time``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockserver.api import admin, catalog, datasets, emulator, runs
+from mockserver.backend import PlatformBackend
+from mockserver.clock import isoformat
+from mockserver.errors import PlatformError
+from mockserver.settings import Settings
+
+logger = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+TIME_HEADER = "X-Qcog-Mock-Time"
+
+
+class SimulatedTimeHeader:
+    """Adds the simulated time to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, backend: PlatformBackend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_time(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                now = isoformat(self.backend.clock.now()).encode()
+                message["headers"] = [*message.get("headers", []), (TIME_HEADER.encode(), now)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_time)
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def create_app(backend: PlatformBackend | None = None, settings: Settings | None = None) -> FastAPI:
+    backend = backend or PlatformBackend(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        backend.close()
+
+    app = FastAPI(
+        title="qcog-mock",
+        version="0.1.0",
+        description=(
+            "A local emulator of the Qognitive QCML platform API v1, with real training on a "
+            "simulated clock. Routes under /_emulator are the emulator's control plane."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.router.redirect_slashes = False
+    for router in (catalog.router, admin.router, datasets.router, runs.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(emulator.router)
+
+    @app.exception_handler(PlatformError)
+    async def platform_error(request: Request, error: PlatformError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in error.errors())
+        return JSONResponse({"detail": f"Invalid request: {problems}"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = error.detail
+        if error.status_code == 404 and detail == "Not Found":
+            detail = f"Route {request.method} {request.url.path} not found"
+        return JSONResponse({"detail": detail}, status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"Internal error: {type(error).__name__}: {error}"}, status_code=500
+        )
+
+    app.add_middleware(SimulatedTimeHeader, backend=backend)
+    return app

@@ -1,0 +1,98 @@
+"""The emulator's one clock. This is the only module that reads wall time.
+
+Simulated time is a float of seconds since the Unix epoch (UTC). Three modes:
+
+- ``auto`` (default): time jumps to the next due event as soon as nothing is left to do at the
+  current time, so a 96-hour job finishes as fast as its training computes;
+- ``manual``: time moves only when advanced (``Simulation.advance_to``);
+- ``realtime``: simulated time follows wall time × ``speed`` from the moment the mode was set.
+
+The simulation kernel moves the clock (``set``); everything else only reads ``now()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+ClockMode = Literal["auto", "manual", "realtime"]
+CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
+DEFAULT_START = "2026-01-01T00:00:00Z"
+
+
+def parse_time(text: str) -> float:
+    """An ISO-8601 time (``Z`` or an offset; naive means UTC) as epoch seconds."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def isoformat(seconds: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with a ``Z``, to the millisecond when not whole."""
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    spec = "seconds" if moment.microsecond == 0 else "milliseconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def wall_time() -> float:
+    """Wall-clock epoch seconds: for log lines and signature timestamps, never platform state."""
+    return time.time()
+
+
+def monotonic() -> float:
+    """A wall-clock stopwatch reading, for durations (benchmarks, timeouts on real waits)."""
+    return time.monotonic()
+
+
+class SimulatedClock:
+    def __init__(self, start: float, mode: ClockMode = "auto", speed: float = 1.0) -> None:
+        if mode not in CLOCK_MODES:
+            raise ValueError(f"clock mode must be one of {list(CLOCK_MODES)}, not {mode!r}")
+        if speed <= 0:
+            raise ValueError("speed must be greater than 0")
+        self._lock = threading.Lock()
+        self._now = start
+        self.mode: ClockMode = mode
+        self.speed = speed
+        self._anchor = (start, time.monotonic())
+
+    def now(self) -> float:
+        with self._lock:
+            if self.mode == "realtime":
+                return max(self._now, self._realtime())
+            return self._now
+
+    def _realtime(self) -> float:
+        simulated, wall = self._anchor
+        return simulated + (time.monotonic() - wall) * self.speed
+
+    def realtime_horizon(self) -> float:
+        """Where wall time says simulated time should be now (realtime mode)."""
+        with self._lock:
+            return self._realtime()
+
+    def seconds_until(self, when: float) -> float:
+        """Wall seconds until simulated ``when`` in realtime mode."""
+        with self._lock:
+            return max(0.0, (when - self._realtime()) / self.speed)
+
+    def set(self, when: float) -> None:
+        """Move time forward to ``when`` (never backwards)."""
+        with self._lock:
+            self._now = max(self._now, when)
+
+    def set_mode(self, mode: ClockMode, speed: float | None = None) -> None:
+        if mode not in CLOCK_MODES:
+            raise ValueError(f"clock mode must be one of {list(CLOCK_MODES)}, not {mode!r}")
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be greater than 0")
+        with self._lock:
+            if self.mode == "realtime":
+                self._now = max(self._now, self._realtime())
+            self.mode = mode
+            if speed is not None:
+                self.speed = speed
+            self._anchor = (self._now, time.monotonic())

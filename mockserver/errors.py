@@ -1,0 +1,52 @@
+"""Domain errors, each with the HTTP status it maps to; rendered as ``{"detail": message}``.
+
+PlatformError (500)
+├── BadRequest (400)
+├── Unauthorized (401)
+├── Forbidden (403)
+├── NotFound (404)          messages always contain "not found"
+├── Conflict (409)
+├── PayloadTooLarge (413)
+└── Invalid (422)           messages name the field and the fix
+"""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(PlatformError):
+    status = 400
+
+
+class Unauthorized(PlatformError):
+    status = 401
+
+
+class Forbidden(PlatformError):
+    status = 403
+
+
+class NotFound(PlatformError):
+    status = 404
+
+    def __init__(self, kind: str, identifier: str, by: str = "id") -> None:
+        super().__init__(f"{kind} with {by} '{identifier}' not found")
+
+
+class Conflict(PlatformError):
+    status = 409
+
+
+class PayloadTooLarge(PlatformError):
+    status = 413
+
+
+class Invalid(PlatformError):
+    status = 422

@@ -1,0 +1,226 @@
+"""Request and response schemas per resource, for validation and the OpenAPI document.
+
+Request models accept extra keys, as the platform ignores what it does not know. Response models
+list the known fields and allow more (the emulator's additions are documented in the README).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# Requests ---------------------------------------------------------------------------------
+
+
+class UserCreate(_Open):
+    email: str
+    name: str
+    system_role: Literal["admin", "user"] = "user"
+
+
+class ProjectMember(_Open):
+    user_id: str
+    project_role: str = "owner"
+
+
+class ProjectCreate(_Open):
+    name: str
+    description: str | None = None
+    user_associated: list[ProjectMember] = Field(default_factory=list)
+
+
+class ProjectUpdate(_Open):
+    allowed_gpus: list[str] | None = None
+    description: str | None = None
+
+
+class ApiKeyCreate(_Open):
+    user_id: str
+    project_id: str | None = None
+
+
+class UserProjectCreate(_Open):
+    user_id: str
+    project_id: str
+    role: str = "viewer"
+
+
+class EnvironmentCreate(_Open):
+    name: str
+    description: str | None = None
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
+
+
+class ExperimentCreate(_Open):
+    name: str
+    description: str | None = None
+    file_path: str | None = None
+    format: str = "zip"
+
+
+class DatasetCreate(_Open):
+    name: str
+    description: str | None = None
+    configuration: dict[str, Any]
+    override: bool = False
+
+
+class RunCreate(_Open):
+    experiment_id: str
+    environment_id: str
+    dataset_id: str
+    params: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    name: str
+    description: str | None = None
+    override: bool | None = None
+
+
+class ClockAdvance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float | None = Field(default=None, ge=0, description="A duration to advance by.")
+    to: str | None = Field(default=None, description="An ISO-8601 time to advance to.")
+
+
+class ClockMode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["auto", "manual", "realtime"]
+    speed: float | None = Field(default=None, gt=0)
+
+
+# Responses --------------------------------------------------------------------------------
+
+
+class WhoAmI(_Open):
+    user_id: str | None
+    user_name: str | None
+    project_id: str | None
+    project_name: str | None
+    system_permissions: list[str]
+    project_permissions: list[str]
+    datasets: list[dict[str, Any]]
+
+
+class User(_Open):
+    id: str
+    name: str
+    email: str
+    system_role: str
+
+
+class Project(_Open):
+    id: str
+    name: str
+    description: str | None
+    allowed_gpus: list[str]
+
+
+class ApiKey(_Open):
+    id: str
+    x_api_key: str
+    user_id: str
+    project_id: str | None
+
+
+class UserProject(_Open):
+    id: str
+    user_id: str
+    project_id: str
+    role: str
+
+
+class Environment(_Open):
+    id: str
+    name: str
+    description: str | None
+    instance: Literal["cpu", "gpu"]
+    image_id: str | None
+    created_ts: str
+    updated_ts: str
+    metadata: dict[str, Any] | None
+
+
+class Experiment(_Open):
+    id: str
+    name: str
+    description: str | None
+
+
+class Dataset(_Open):
+    id: str
+    name: str
+    description: str | None
+    project_id: str
+    configuration: dict[str, Any]
+    number_of_rows: int
+    number_of_columns: int
+    columns: list[str]
+
+
+class Attempt(_Open):
+    number: int
+    started_at: str
+    deadline: str
+    ended_at: str | None
+    outcome: Literal["completed", "timed_out", "crashed", "cancelled"] | None
+    reason: str | None
+    resumed_from_epoch: int
+    epochs_completed: int
+
+
+class Run(_Open):
+    id: str
+    name: str
+    description: str | None
+    status: Literal["pending", "running", "completed", "failed"]
+    experiment_id: str
+    environment_id: str
+    dataset_id: str
+    params: dict[str, Any]
+    metadata: dict[str, Any]
+    metrics: dict[str, Any] | None
+    errors: list[str] | None
+    error: str | None
+    attempts: list[Attempt]
+    current_attempt: int | None
+    max_attempts: int
+    runtime_seconds: float
+    runtime_limit_seconds: float
+    created_at: str
+    updated_at: str
+
+
+class Checkpoint(_Open):
+    name: str
+    epoch: int
+    attempt: int
+    path: str
+    metrics: dict[str, Any]
+    created_at: str
+
+
+class Deleted(_Open):
+    deleted: bool
+    id: str
+    name: str
+
+
+class Clock(_Open):
+    now: str
+    timestamp: float
+    mode: str
+    speed: float
+    next_event_at: str | None
+
+
+class Event(_Open):
+    seq: int
+    time: str
+    type: str

@@ -1,0 +1,183 @@
+"""SQLite persistence: resources as JSON documents, checkpoints, the event timeline, settings.
+
+One file under the data directory (``qcog-mock.sqlite3``), or ``:memory:`` for tests; dataset and
+checkpoint files live beside it. Every write is its own transaction, so a server killed at any
+moment restarts from a consistent state. One connection shared by threads, behind a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resources_by_name ON resources (kind, scope, name);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    type TEXT NOT NULL,
+    run_id TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def clear(self) -> None:
+        with self.transaction() as db:
+            for table in ("resources", "checkpoints", "events", "settings"):
+                db.execute(f"DELETE FROM {table}")  # fixed table names
+
+    # Resources ------------------------------------------------------------------------------
+
+    def put(self, kind: str, doc: dict[str, Any], scope: str = "") -> None:
+        """Insert or replace a document; ``(kind, scope, name)`` must stay unique."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT position FROM resources WHERE kind = ? AND id = ?", (kind, doc["id"])
+            ).fetchone()
+            position = row["position"] if row else self._next_position(db)
+            db.execute(
+                "INSERT OR REPLACE INTO resources (kind, id, scope, name, position, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, doc["id"], scope, doc["name"], position, json.dumps(doc)),
+            )
+
+    @staticmethod
+    def _next_position(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM resources").fetchone()
+        return int(row[0])
+
+    def get(self, kind: str, id_: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM resources WHERE kind = ? AND id = ?", (kind, id_)
+            ).fetchone()
+        return json.loads(row["body"]) if row else None
+
+    def find(self, kind: str, name: str, scope: str = "") -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM resources WHERE kind = ? AND scope = ? AND name = ?",
+                (kind, scope, name),
+            ).fetchone()
+        return json.loads(row["body"]) if row else None
+
+    def list(self, kind: str, scope: str | None = None) -> list[dict[str, Any]]:
+        """Documents in creation order."""
+        query = "SELECT body FROM resources WHERE kind = ?"
+        args: tuple[Any, ...] = (kind,)
+        if scope is not None:
+            query += " AND scope = ?"
+            args = (kind, scope)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY position", args).fetchall()
+        return [json.loads(r["body"]) for r in rows]
+
+    def delete(self, kind: str, id_: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM resources WHERE kind = ? AND id = ?", (kind, id_))
+
+    # Checkpoints ----------------------------------------------------------------------------
+
+    def put_checkpoint(self, run_id: str, doc: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, name, epoch, body) "
+                "VALUES (?, ?, ?, ?)",
+                (run_id, doc["name"], doc["epoch"], json.dumps(doc)),
+            )
+
+    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM checkpoints WHERE run_id = ? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        return [json.loads(r["body"]) for r in rows]
+
+    def delete_checkpoints(self, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+
+    # Events ---------------------------------------------------------------------------------
+
+    def add_event(self, time: float, type_: str, run_id: str | None, body: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events (time, type, run_id, body) VALUES (?, ?, ?, ?)",
+                (time, type_, run_id, json.dumps(body)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def events(
+        self, run_id: str | None = None, after: int = 0, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        query = "SELECT seq, body FROM events WHERE seq > ?"
+        args: list[Any] = [after]
+        if run_id is not None:
+            query += " AND run_id = ?"
+            args.append(run_id)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
+        return [{"seq": r["seq"], **json.loads(r["body"])} for r in rows]
+
+    # Settings -------------------------------------------------------------------------------
+
+    def setting(self, key: str) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else None
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )
