@@ -787,6 +787,13 @@ class PlatformBackend:
         self._save_clock()
         return self.clock_state()
 
+    def settle(self, timeout: float) -> dict[str, Any]:
+        """Wait (wall seconds, at most ``timeout``) until nothing is due; in auto mode, until
+        every run has gone as far as it can."""
+        settled = self.sim.settle(timeout)
+        self._save_clock()
+        return {**self.clock_state(), "settled": settled}
+
     def set_clock_mode(self, mode: str, speed: float | None) -> dict[str, Any]:
         try:
             self.clock.set_mode(mode, speed)  # type: ignore[arg-type]

@@ -352,17 +352,18 @@ class Jobs:
                     f"Attempt {number} of {max_attempts} failed with an error that would repeat "
                     f"on every attempt, so the run failed without retrying: {reason}"
                 )
-            run["errors"] = [*run.get("errors", []), message]
             if retryable and number < max_attempts:
+                run["errors"] = [*run.get("errors", []), message]
                 run["status"] = "pending"
                 self._schedule_attempt(run, number + 1, at + self.settings.retry_delay)
                 self.emit("run.pending", run, attempt=number + 1, reason=message)
                 return
             if retryable:
-                run["errors"].append(
-                    f"Retries exhausted: {max_attempts} of {max_attempts} attempts used "
+                message += (
+                    f" Retries exhausted: {max_attempts} of {max_attempts} attempts used "
                     f"(retries={max_attempts - 1}); the run failed."
                 )
+            run["errors"] = [*run.get("errors", []), message]
             run["status"] = "failed"
             run["metrics"] = {**(run.get("metrics") or {}), "error": run["errors"][-1]}
             self.save(run)

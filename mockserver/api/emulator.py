@@ -34,6 +34,20 @@ def advance(body: schemas.ClockAdvance, backend: BackendDep) -> dict[str, Any]:
     return backend.advance(body.seconds, to)
 
 
+@router.post(
+    "/clock/settle",
+    response_model=schemas.Clock,
+    description=(
+        "Wait until nothing is due (in auto mode: until every run has gone as far as it can), "
+        "at most 'timeout' wall seconds; 'settled' says whether it got there."
+    ),
+)
+def settle(backend: BackendDep, timeout: float = 600.0) -> dict[str, Any]:
+    if timeout <= 0:
+        raise Invalid("timeout: must be greater than 0 (wall seconds).")
+    return backend.settle(timeout)
+
+
 @router.put("/clock", response_model=schemas.Clock)
 def set_mode(body: schemas.ClockMode, backend: BackendDep) -> dict[str, Any]:
     return backend.set_clock_mode(body.mode, body.speed)

@@ -1,0 +1,92 @@
+"""The ``qcog-mock`` command.
+
+qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
+                [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mockserver.clock import CLOCK_MODES, DEFAULT_START, isoformat, parse_time, wall_time
+from mockserver.settings import Settings
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def _start_time(text: str) -> float:
+    if text == "now":
+        return float(int(wall_time()))
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO-8601 time or 'now'") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="qcog-mock", description=__doc__.split("\n")[0])
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the emulator's HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--clock", choices=CLOCK_MODES, default="auto")
+    serve.add_argument("--speed", type=_positive, default=60.0, help="realtime speed factor")
+    serve.add_argument(
+        "--epoch-seconds", type=_positive, help="simulated seconds per epoch, for every run"
+    )
+    serve.add_argument("--data-dir", type=Path, default=Path(".qcog-mock"))
+    serve.add_argument(
+        "--start-time",
+        type=_start_time,
+        help=f"simulated start time of a new data dir (default {DEFAULT_START}; 'now' for wall)",
+    )
+    serve.add_argument("--max-upload-mb", type=_positive, default=512.0)
+    serve.add_argument("--torch-threads", type=int, default=1, help="intra-op threads for training")
+    serve.add_argument("--log-level", default="warning")
+    return root
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from mockserver.app import create_app
+
+    settings = Settings.from_environment(
+        data_dir=args.data_dir,
+        clock=args.clock,
+        speed=args.speed,
+        epoch_seconds=args.epoch_seconds,
+        start_time=args.start_time,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        torch_threads=args.torch_threads,
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(settings=settings)
+    backend = app.state.backend
+    print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)
+    print(
+        f"  clock: {backend.clock.mode} at {isoformat(backend.clock.now())}  "
+        f"data: {args.data_dir.resolve()}",
+        flush=True,
+    )
+    print(f"  API key: {settings.api_key}   (export QCOG_API_KEY={settings.api_key})", flush=True)
+    print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        serve(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.settings import Settings
+from tests.mockserver.helpers import KEY, Platform
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module or with indirect parametrisation to change the settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(settings_overrides: dict[str, Any]) -> Settings:
+    return Settings(**{"api_key": KEY, "clock": "manual", **settings_overrides})
+
+
+@pytest.fixture
+def backend(settings: Settings) -> Iterator[PlatformBackend]:
+    backend = PlatformBackend(settings)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+async def client(backend: PlatformBackend) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(backend))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"x-api-key {KEY}"},
+        timeout=120,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def platform(client: httpx.AsyncClient) -> Platform:
+    return await Platform(client).setup()

@@ -1,0 +1,123 @@
+"""Helpers for the server tests: a tiny dataset, submissions, and reading the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from trainer.synthetic import TARGET, synthetic_panel
+
+KEY = "test-key"
+FEATURES = 4
+
+
+def dataset_csv(rows: int = 60, features: int = FEATURES, seed: int = 1) -> bytes:
+    frame = synthetic_panel(dates=1, assets=rows, features=features, seed=seed)
+    return frame.to_csv(index=False).encode()
+
+
+def hyperparameters(**overrides: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "hsm_model": "general",
+        "epochs": 6,
+        "batch_size": 16,
+        "seed": 3,
+        "target": TARGET,
+        "input_operator_count": FEATURES,
+        "output_operator_count": 1,
+        "hilbert_space_dims": 2,
+        "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
+        "loss_fn_config": {"type": "MSELoss"},
+    }
+    params.update(overrides)
+    return params
+
+
+class Platform:
+    """A test's view of one emulator: the API client plus its project and seed ids."""
+
+    __test__ = False
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.project_id = ""
+        self.experiment_id = ""
+        self.environment_id = ""
+
+    async def setup(self) -> Platform:
+        self.project_id = (await self.client.get("/api/v1/whoami")).json()["project_id"]
+        experiment = await self.client.get(
+            "/api/v1/experiments/pytorch-models", params={"identifier": "name"}
+        )
+        self.experiment_id = experiment.json()["id"]
+        environment = await self.client.get(
+            "/api/v1/environments/python3.12", params={"identifier": "name"}
+        )
+        self.environment_id = environment.json()["id"]
+        return self
+
+    @property
+    def project(self) -> str:
+        return f"/api/v1/projects/{self.project_id}"
+
+    async def upload(self, name: str = "data", content: bytes | None = None, **query: Any):
+        return await self.client.post(
+            f"{self.project}/datasets/upload",
+            params={"name": name, "format": "csv", **query},
+            files={"file": ("data.csv", content if content is not None else dataset_csv())},
+        )
+
+    async def dataset_id(self, name: str = "data", content: bytes | None = None) -> str:
+        response = await self.upload(name, content)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def run_body(self, dataset_id: str, name: str = "job", **params: Any) -> dict[str, Any]:
+        return {
+            "experiment_id": self.experiment_id,
+            "environment_id": self.environment_id,
+            "dataset_id": dataset_id,
+            "name": name,
+            "description": "a test run",
+            "metadata": {"provider": "modal"},
+            "params": {"hyperparameters": hyperparameters(), **params},
+        }
+
+    async def submit(self, dataset_id: str, name: str = "job", **params: Any) -> dict[str, Any]:
+        response = await self.client.post(
+            f"{self.project}/experiment_runs", json=self.run_body(dataset_id, name, **params)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"{self.project}/experiment_runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        response = await self.client.post("/_emulator/clock/advance", json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def settle(self) -> dict[str, Any]:
+        response = await self.client.post("/_emulator/clock/settle")
+        assert response.status_code == 200 and response.json()["settled"], response.text
+        return response.json()
+
+    async def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"run_id": run_id} if run_id else {}
+        return (await self.client.get("/_emulator/events", params=params)).json()
+
+
+def statuses(events: list[dict[str, Any]]) -> list[str]:
+    """The run's status sequence, read from its timeline."""
+    return [e["type"].removeprefix("run.") for e in events if e["type"] in STATUS_EVENTS]
+
+
+STATUS_EVENTS = ("run.pending", "run.running", "run.completed", "run.failed")
+
+
+def outcomes(run: dict[str, Any]) -> list[str | None]:
+    return [a["outcome"] for a in run["attempts"]]
