@@ -13,6 +13,11 @@ from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, out
 EPOCH = 25 * 60  # 25-minute epochs
 HOUR = 3600
 TIMINGS = {"total_training_time", "avg_epoch_time"}
+FINAL_METRICS = (
+    "test_loss", "best_val_loss", "final_train_loss", "final_val_loss", "epochs_completed",
+    "train_dataset_size", "val_dataset_size", "total_training_time", "avg_epoch_time",
+    "train_loss_history", "val_loss_history", "checkpoint_metrics",
+)  # fmt: skip
 
 
 def emulator(**extra: Any) -> dict[str, Any]:
@@ -200,9 +205,7 @@ async def test_live_metrics_while_running_and_final_metrics_when_completed(
     await platform.advance(10 * HOUR)
     done = await platform.run(run["id"])
     assert done["status"] == "completed"
-    assert {"test_loss", "best_val_loss", "final_train_loss", "final_val_loss", "epochs_completed",
-            "train_dataset_size", "val_dataset_size", "total_training_time", "avg_epoch_time",
-            "train_loss_history", "val_loss_history", "checkpoint_metrics"} <= set(done["metrics"])  # fmt: skip
+    assert set(FINAL_METRICS) <= set(done["metrics"])
     assert done["metrics"]["val_loss_history"][:2] == live["metrics"]["val_loss_history"]
 
 
