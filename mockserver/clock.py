@@ -58,12 +58,18 @@ class SimulatedClock:
         self.mode: ClockMode = mode
         self.speed = speed
         self._anchor = (start, time.monotonic())
+        self._held = False
 
     def now(self) -> float:
         with self._lock:
-            if self.mode == "realtime":
+            if self.mode == "realtime" and not self._held:
                 return max(self._now, self._realtime())
             return self._now
+
+    def hold(self, held: bool) -> None:
+        """While the kernel processes an event, time is that event's time, in every mode."""
+        with self._lock:
+            self._held = held
 
     def _realtime(self) -> float:
         simulated, wall = self._anchor
@@ -79,10 +85,12 @@ class SimulatedClock:
         with self._lock:
             return max(0.0, (when - self._realtime()) / self.speed)
 
-    def set(self, when: float) -> None:
-        """Move time forward to ``when`` (never backwards)."""
+    def set(self, when: float) -> bool:
+        """Move time forward to ``when`` (never backwards); True if it moved."""
         with self._lock:
+            moved = when > self._now
             self._now = max(self._now, when)
+            return moved
 
     def set_mode(self, mode: ClockMode, speed: float | None = None) -> None:
         if mode not in CLOCK_MODES:

@@ -182,16 +182,17 @@ class Simulation:
                         wait = self.clock.seconds_until(entry.time)
                     self._cond.wait(timeout=wait)
             self._set_time(entry.time)
+            self.clock.hold(True)
             try:
                 entry.action()
             except Exception:
                 logger.exception("Simulation callback %s failed", entry.key)
+            finally:
+                self.clock.hold(False)
 
     def _set_time(self, when: float) -> None:
-        if when > self.clock.now():
-            self.clock.set(when)
-            if self.on_time_change is not None:
-                self.on_time_change(when)
+        if self.clock.set(when) and self.on_time_change is not None:
+            self.on_time_change(when)
 
     # Control ------------------------------------------------------------------------------
 

@@ -1,0 +1,92 @@
+"""Property tests of the retry-extension rule over random budgets, through HTTP.
+
+Oracle: with an epoch cost of c seconds and a per-attempt timeout of T, an attempt completes
+k = ⌊T / c⌋ epochs (one ending exactly at the deadline counts) and loses the partial one. A run of
+E epochs therefore completes iff k ≥ 1 and k · (1 + retries) ≥ E, using ⌈E / k⌉ attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.clock import parse_time
+from mockserver.settings import Settings
+from tests.mockserver.helpers import KEY, Platform, hyperparameters, statuses
+
+LEGAL_NEXT = {
+    None: {"pending"},
+    "pending": {"running"},
+    "running": {"pending", "completed", "failed"},
+}
+
+
+def legal(sequence: list[str]) -> bool:
+    previous = None
+    for status in sequence:
+        if status not in LEGAL_NEXT.get(previous, set()):
+            return False
+        previous = status
+    return previous in ("completed", "failed")
+
+
+async def story(epochs: int, cost: int, timeout: int, retries: int) -> tuple[dict, list[dict]]:
+    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(backend)),
+            base_url="http://testserver",
+            headers={"Authorization": f"x-api-key {KEY}"},
+        ) as client:
+            platform = await Platform(client).setup()
+            dataset = await platform.dataset_id()
+            run = await platform.submit(
+                dataset,
+                hyperparameters=hyperparameters(epochs=epochs),
+                timeout=timeout,
+                retries=retries,
+                emulator={"epoch_seconds": cost},
+            )
+            await platform.advance((retries + 1) * (timeout + 60) + 60)
+            return await platform.run(run["id"]), await platform.events(run["id"])
+    finally:
+        backend.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    epochs=st.integers(1, 6),
+    cost=st.integers(1, 4000),
+    timeout=st.integers(1, 10_000),
+    retries=st.integers(0, 4),
+)
+def test_the_retry_rule_holds_for_any_budget(
+    epochs: int, cost: int, timeout: int, retries: int
+) -> None:
+    run, events = asyncio.run(story(epochs, cost, timeout, retries))
+    per_attempt = timeout // cost
+    finishes = per_attempt >= 1 and per_attempt * (retries + 1) >= epochs
+
+    assert run["runtime_seconds"] <= timeout * (retries + 1)  # the invariant
+    assert len(run["attempts"]) <= retries + 1
+    assert legal(statuses(events)), statuses(events)
+    assert run["status"] == ("completed" if finishes else "failed")
+    if finishes:
+        used = math.ceil(epochs / per_attempt)
+        assert len(run["attempts"]) == used
+        assert [a["outcome"] for a in run["attempts"]] == ["timed_out"] * (used - 1) + ["completed"]
+        last = epochs - (used - 1) * per_attempt
+        assert run["runtime_seconds"] == (used - 1) * timeout + last * cost
+        assert run["metrics"]["epochs_completed"] == epochs
+    else:
+        assert [a["outcome"] for a in run["attempts"]] == ["timed_out"] * (retries + 1)
+        assert run["runtime_seconds"] == timeout * (retries + 1)
+    for attempt in run["attempts"]:
+        span = parse_time(attempt["ended_at"]) - parse_time(attempt["started_at"])
+        assert span <= timeout
