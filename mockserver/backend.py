@@ -681,6 +681,7 @@ class PlatformBackend:
                 "attempts": [],
                 "current_attempt": None,
                 "next_attempt_at": None,
+                "next_attempt_at_s": None,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -699,7 +700,7 @@ class PlatformBackend:
 
     def run_view(self, run: dict[str, Any]) -> dict[str, Any]:
         """The public run object: the document plus derived fields."""
-        view = {k: v for k, v in run.items() if k != "seq"}
+        view = {k: v for k, v in run.items() if k != "seq" and not k.endswith("_s")}
         errors = run.get("errors") or []
         view["errors"] = errors or None
         view["error"] = errors[-1] if errors and run["status"] == "failed" else None
@@ -707,7 +708,7 @@ class PlatformBackend:
         view["runtime_limit_seconds"] = runtime_limit(run)
         view["retries_used"] = max(0, len(run["attempts"]) - 1)
         view["attempts"] = [
-            {k: v for k, v in a.items() if k != "last_commit_at"} for a in run["attempts"]
+            {k: v for k, v in a.items() if not k.endswith("_s")} for a in run["attempts"]
         ]
         return view
 
@@ -753,7 +754,10 @@ class PlatformBackend:
 
     def list_checkpoints(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         run = self._lookup("run", "Experiment run", run_id, "id", project_id)
-        return self.store.checkpoints(run["id"])
+        return [
+            {k: v for k, v in c.items() if not k.endswith("_s")}
+            for c in self.store.checkpoints(run["id"])
+        ]
 
     def get_checkpoint(self, project_id: str, run_id: str, name: str) -> dict[str, Any]:
         for checkpoint in self.list_checkpoints(project_id, run_id):

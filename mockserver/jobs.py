@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver import costmodel
-from mockserver.clock import isoformat, parse_time
+from mockserver.clock import isoformat
 from mockserver.files import Files
 from mockserver.runparams import RunParams
 from mockserver.settings import Settings
@@ -150,6 +150,7 @@ class Jobs:
 
     def _schedule_attempt(self, run: dict[str, Any], number: int, at: float) -> None:
         run["next_attempt_at"] = isoformat(at)
+        run["next_attempt_at_s"] = at
         self.save(run)
         run_id = run["id"]
         with self._lock:
@@ -164,9 +165,9 @@ class Jobs:
                 continue
             attempts = run["attempts"]
             if attempts and attempts[-1]["outcome"] is None:
-                # Interrupted mid-attempt: go on from its last commit, at that commit's time.
+                # Interrupted mid-attempt: go on from its last checkpoint, at that time.
                 current = attempts[-1]
-                resume_at = parse_time(current["last_commit_at"] or current["started_at"])
+                resume_at = self._resume_time(run["id"], current)
                 with self._lock:
                     run_id, number = run["id"], current["number"]
                     self._processes[run_id] = self.sim.spawn(
@@ -176,7 +177,7 @@ class Jobs:
                     )
             else:
                 number = len(attempts) + 1
-                self._schedule_attempt(run, number, parse_time(run["next_attempt_at"]))
+                self._schedule_attempt(run, number, run["next_attempt_at_s"])
 
     def cancel(self, run_id: str, wait: float = 120.0) -> None:
         """Stop the run's attempt, if any, and wait until it has stopped."""
@@ -206,7 +207,7 @@ class Jobs:
         attempts = run["attempts"]
         if attempts and attempts[-1]["number"] == number and attempts[-1]["outcome"] is None:
             attempt = attempts[-1]  # recovering an interrupted attempt
-            epoch_start = parse_time(attempt["last_commit_at"] or attempt["started_at"])
+            epoch_start = self._resume_time(run_id, attempt)
         else:
             checkpoints = self.store.checkpoints(run_id)
             attempt = {
@@ -218,12 +219,15 @@ class Jobs:
                 "reason": None,
                 "resumed_from_epoch": checkpoints[-1]["epoch"] if checkpoints else 0,
                 "epochs_completed": 0,
-                "last_commit_at": None,
+                # Exact simulated times; the ISO fields above are rounded to the millisecond.
+                "started_at_s": now,
+                "deadline_s": now + params.timeout,
+                "ended_at_s": None,
             }
             attempts.append(attempt)
             run["status"] = "running"
             run["current_attempt"] = number
-            run["next_attempt_at"] = None
+            run["next_attempt_at"] = run["next_attempt_at_s"] = None
             self.save(run)
             self.emit("attempt.started", run, attempt=number)
             self.emit("run.running", run, attempt=number)
@@ -236,7 +240,7 @@ class Jobs:
             run,
             number,
             epoch_start=epoch_start,
-            deadline=parse_time(attempt["deadline"]),
+            deadline=attempt["deadline_s"],
             epoch_cost=self.epoch_cost(run, params),
             faults=emulator.faults if emulator else [],
         )
@@ -273,6 +277,13 @@ class Jobs:
             params.hyperparameters, int(dataset["number_of_rows"]), params.cpu_count
         )
 
+    def _resume_time(self, run_id: str, attempt: dict[str, Any]) -> float:
+        """Where an interrupted attempt's next epoch starts: its last checkpoint, or its start."""
+        checkpoints = self.store.checkpoints(run_id)
+        if checkpoints and checkpoints[-1]["attempt"] == attempt["number"]:
+            return max(attempt["started_at_s"], checkpoints[-1]["created_at_s"])
+        return float(attempt["started_at_s"])
+
     def last_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         checkpoints = self.store.checkpoints(run_id)
         if not checkpoints:
@@ -295,6 +306,7 @@ class Jobs:
                 "path": self.files.relative(path),
                 "metrics": checkpoint["metrics"],
                 "created_at": isoformat(at),
+                "created_at_s": at,
             },
         )
         progress = checkpoint["other_states"]["progress"]
@@ -304,7 +316,6 @@ class Jobs:
                 return
             attempt = run["attempts"][-1]
             attempt["epochs_completed"] = epoch - attempt["resumed_from_epoch"]
-            attempt["last_commit_at"] = isoformat(at)
             validation = progress["val_loss_history"]
             run["metrics"] = {
                 "epoch": epoch,
@@ -334,7 +345,7 @@ class Jobs:
             if run is None:
                 return
             attempt = run["attempts"][-1]
-            attempt.update(ended_at=isoformat(at), outcome=outcome, reason=reason)
+            attempt.update(ended_at=isoformat(at), ended_at_s=at, outcome=outcome, reason=reason)
             self.save(run)
             self.emit(f"attempt.{outcome}", run, attempt=number, reason=reason)
             if outcome == "cancelled":
@@ -374,8 +385,8 @@ def runtime_seconds(run: dict[str, Any], now: float) -> float:
     """Σ attempt running time (an unfinished attempt counts up to now)."""
     total = 0.0
     for attempt in run["attempts"]:
-        end = parse_time(attempt["ended_at"]) if attempt["ended_at"] else now
-        total += max(0.0, end - parse_time(attempt["started_at"]))
+        end = attempt["ended_at_s"] if attempt["ended_at_s"] is not None else now
+        total += max(0.0, end - attempt["started_at_s"])
     return total
 
 

@@ -1,0 +1,136 @@
+"""Kill a real ``qcog-mock serve`` with SIGKILL mid-run and start it again on the same data dir.
+
+Nothing stored is lost, the interrupted attempt goes on from its last checkpoint without counting
+as a retry, and the run's whole timeline equals that of a server never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.settings import Settings
+from tests.mockserver.helpers import KEY, Platform
+
+HOUR = 3600
+EPOCH = 1500
+# Into attempt 2: attempt 1 timed out at 1:00:05, attempt 2 began at 1:00:35 and has committed
+# epoch 3 (1:25:35); epoch 4 is under way when the server dies.
+KILL_AT = 5 + HOUR + 30 + EPOCH + 100
+TIMINGS = {"total_training_time", "avg_epoch_time"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    command = [
+        sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "QCOG_API_KEY": KEY},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # uvicorn says when it is ready
+            if "Uvicorn running on" in line:
+                break
+        else:
+            pytest.fail(f"qcog-mock serve exited with {process.wait()}")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+async def story_until_kill(platform: Platform) -> str:
+    dataset = await platform.dataset_id("training-data")
+    run = await platform.submit(dataset, timeout=HOUR, retries=2, emulator={"epoch_seconds": EPOCH})
+    await platform.advance(KILL_AT)
+    return run["id"]
+
+
+def timeline(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    return [(e["time"], e["type"], e.get("attempt")) for e in events]
+
+
+async def uninterrupted() -> tuple[list[tuple[str, str, Any]], dict[str, Any]]:
+    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(backend)),
+            base_url="http://testserver",
+            headers={"Authorization": f"x-api-key {KEY}"},
+        ) as client:
+            platform = await Platform(client).setup()
+            run_id = await story_until_kill(platform)
+            await platform.advance(24 * HOUR)
+            return timeline(await platform.events()), await platform.run(run_id)
+    finally:
+        backend.close()
+
+
+async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"x-api-key {KEY}"}
+
+    with server(tmp_path, port) as process:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            platform = await Platform(client).setup()
+            run_id = await story_until_kill(platform)
+            before = await platform.run(run_id)
+            events_before = await platform.events()
+            clock_before = (await client.get("/_emulator/clock")).json()["now"]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert before["status"] == "running" and before["current_attempt"] == 2
+    assert before["metrics"]["epoch"] == 3
+
+    with server(tmp_path, port):
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            platform = await Platform(client).setup()
+            assert (await client.get("/_emulator/clock")).json()["now"] == clock_before
+            after = await platform.run(run_id)
+            assert after["status"] == "running" and after["attempts"] == before["attempts"]
+            assert (await platform.events())[: len(events_before)] == events_before
+            datasets = (await client.get(f"{platform.project}/datasets")).json()
+            assert [d["name"] for d in datasets] == ["training-data"]
+            checkpoints = (
+                await client.get(f"{platform.project}/experiment_runs/{run_id}/checkpoints")
+            ).json()
+            assert [c["epoch"] for c in checkpoints] == [1, 2, 3]
+
+            await platform.advance(24 * HOUR - KILL_AT)
+            finished = await platform.run(run_id)
+            restarted_timeline = timeline(await platform.events())
+
+    assert finished["status"] == "completed"
+    assert [a["outcome"] for a in finished["attempts"]] == ["timed_out", "timed_out", "completed"]
+    expected_timeline, expected_run = await uninterrupted()
+    assert restarted_timeline == expected_timeline
+    strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
+    assert strip(finished["metrics"]) == strip(expected_run["metrics"])
+    assert finished["attempts"] == expected_run["attempts"]
