@@ -1,0 +1,247 @@
+"""The long-running-jobs guide's job through a real ``qcog-mock serve``, measured.
+
+The job: General HSM, N=4, 100 epochs, early stopping off, timeout 24 h, retries 3, on a synthetic
+dataset of 20,000 rows × 78 columns, with an epoch cost (3,300 simulated seconds) that needs all
+four attempts: 26 epochs fit in each 24-hour attempt, so three attempts (78 epochs) are not enough.
+
+Printed, from one run of this script:
+
+1. simulated time, wall time and the compression ratio of the job submitted over HTTP in ``auto``
+   mode, and the overhead ratio: that wall time ÷ the wall time of the same 100 epochs trained
+   directly by ``trainer.train`` in this process (target ≤ 1.25);
+2. p50/p99 latency of ``GET`` run from 50 concurrent pollers while the same job trains, and on the
+   idle server afterwards (target: p99 under training ≤ 2× idle).
+
+The server runs in its own process; this one only generates data, trains directly and polls.
+
+    .venv/bin/python bench/long_running_job.py [--rows-per-date 100] [--dates 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# bench/trainer.py is named like the package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import httpx  # noqa: E402
+import torch  # noqa: E402
+
+from trainer import train  # noqa: E402
+from trainer.synthetic import TARGET, write_synthetic_csv  # noqa: E402
+
+KEY = "bench-key"
+EPOCH_SECONDS = 3300
+POLLERS = 50
+
+
+def hyperparameters() -> dict[str, Any]:
+    return {
+        "hsm_model": "general",
+        "epochs": 100,
+        "batch_size": 2000,
+        "seed": 24,
+        "target": TARGET,
+        "device": "cpu",
+        "input_operator_count": 77,
+        "output_operator_count": 1,
+        "hilbert_space_dims": 4,
+        "complex": True,
+        "split": 0.2,
+        "optimizer_config": {
+            "type": "Adam",
+            "default_params": {"lr": 0.001},
+            "group_params": [
+                {"param_name_contains": ["input_diag"], "params": {"lr": 1e-4, "weight_decay": 0}}
+            ],
+        },
+        "loss_fn_config": {"type": "MSELoss", "params": {}},
+        "scheduler_config": {"type": "StepLR", "params": {"step_size": 3, "gamma": 0.5}},
+        "gradient_clipping_config": {"max_norm": 1.0, "norm_type": 2},
+    }
+
+
+def params() -> dict[str, Any]:
+    return {
+        "hyperparameters": hyperparameters(),
+        "cpu_count": 4,
+        "memory": 16384,
+        "timeout": 3600 * 24,
+        "retries": 3,
+        "emulator": {"epoch_seconds": EPOCH_SECONDS},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    command = [
+        sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "--clock", "auto", "--log-level", "info",
+    ]  # fmt: skip
+    env = {**os.environ, "QCOG_API_KEY": KEY}
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if "Uvicorn running on" in line:
+            return server
+    raise SystemExit(f"qcog-mock serve exited with {server.wait()}")
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def setup(self, csv_path: Path) -> None:
+        who = (await self.client.get("/api/v1/whoami")).json()
+        self.project = f"/api/v1/projects/{who['project_id']}"
+        experiment = await self.client.get("/api/v1/experiments/pytorch-models?identifier=name")
+        environments = await self.client.get("/api/v1/environments?instance=cpu")
+        with csv_path.open("rb") as handle:
+            dataset = await self.client.post(
+                f"{self.project}/datasets/upload",
+                params={"name": "training-dat  ", "format": "csv"},
+                files={"file": ("data.csv", handle)},
+            )
+        self.ids = {
+            "experiment_id": experiment.json()["id"],
+            "environment_id": environments.json()[0]["id"],
+            "dataset_id": dataset.json()["id"],
+        }
+
+    async def submit(self, name: str) -> str:
+        body = {**self.ids, "name": name, "params": params(), "metadata": {"provider": "modal"}}
+        response = await self.client.post(f"{self.project}/experiment_runs", json=body)
+        response.raise_for_status()
+        return response.json()["id"]
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        return (await self.client.get(f"{self.project}/experiment_runs/{run_id}")).json()
+
+    async def settle(self) -> None:
+        response = await self.client.post("/_emulator/clock/settle", params={"timeout": 3600})
+        assert response.json()["settled"], response.text
+
+
+async def poll(api: Api, run_id: str, until_done: bool, requests: int) -> list[float]:
+    """One poller: GET the run repeatedly; latencies in milliseconds."""
+    latencies: list[float] = []
+    while True:
+        start = time.perf_counter()
+        run = await api.run(run_id)
+        latencies.append((time.perf_counter() - start) * 1000)
+        if until_done and run["status"] in ("completed", "failed"):
+            return latencies
+        if not until_done and len(latencies) >= requests:
+            return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def measure(csv_path: Path, data_dir: Path) -> dict[str, Any]:
+    port = free_port()
+    server = start_server(data_dir, port)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"x-api-key {KEY}"},
+            timeout=600,
+            limits=httpx.Limits(max_connections=POLLERS + 5),
+        ) as client:
+            api = Api(client)
+            await api.setup(csv_path)
+
+            start = time.perf_counter()
+            alone = await api.submit("long-running-job")
+            await api.settle()
+            wall = time.perf_counter() - start
+            job = await api.run(alone)
+
+            busy = await api.submit("long-running-job-polled")
+            loaded = await asyncio.gather(*(poll(api, busy, True, 0) for _ in range(POLLERS)))
+            idle = await asyncio.gather(*(poll(api, busy, False, 40) for _ in range(POLLERS)))
+    finally:
+        server.kill()
+        server.wait()
+    return {
+        "job": job,
+        "wall": wall,
+        "loaded": [x for xs in loaded for x in xs],
+        "idle": [x for xs in idle for x in xs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dates", type=int, default=200)
+    parser.add_argument("--rows-per-date", type=int, default=100)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # as the server trains
+
+    with tempfile.TemporaryDirectory() as folder:
+        csv_path = write_synthetic_csv(
+            Path(folder) / "data.csv", dates=args.dates, assets=args.rows_per_date, seed=0
+        )
+        start = time.perf_counter()
+        direct = train({}, str(csv_path), params=params())["metrics"]
+        direct_wall = time.perf_counter() - start
+        result = asyncio.run(measure(csv_path, Path(folder) / "server"))
+
+    job = result["job"]
+    attempts = job["attempts"]
+    first = time.strptime(attempts[0]["started_at"], "%Y-%m-%dT%H:%M:%SZ")
+    simulated = job["runtime_seconds"]
+    span = time.mktime(
+        time.strptime(attempts[-1]["ended_at"][:19], "%Y-%m-%dT%H:%M:%S")
+    ) - time.mktime(first)
+    rows = args.dates * args.rows_per_date
+    print(f"The guide's job: {rows:,} rows × 78 columns, N=4, 100 epochs, timeout 24 h, retries 3, "
+          f"{EPOCH_SECONDS} simulated s per epoch, auto clock, over HTTP")  # fmt: skip
+    print(f"  status {job['status']}; attempts {[a['outcome'] for a in attempts]}; "
+          f"epochs per attempt {[a['epochs_completed'] for a in attempts]}")  # fmt: skip
+    print(f"  simulated running time   {simulated / 3600:8.2f} h  (limit {job['runtime_limit_seconds'] / 3600:.0f} h; "
+          f"first start to end {span / 3600:.2f} h)")  # fmt: skip
+    print(f"  wall time end to end     {result['wall']:8.2f} s")
+    print(f"  compression              {span / result['wall']:8,.0f}× (simulated ÷ wall)")
+    print(f"  direct trainer, same job {direct_wall:8.2f} s  (epochs {direct['epochs_completed']})")
+    print(f"  overhead ratio           {result['wall'] / direct_wall:8.3f}  (target ≤ 1.25)")
+    same = {
+        k: v
+        for k, v in job["metrics"].items()
+        if k not in ("total_training_time", "avg_epoch_time")
+    }
+    mine = {k: v for k, v in direct.items() if k not in ("total_training_time", "avg_epoch_time")}
+    print(f"  final metrics identical to the direct run: {same == mine}")
+    idle, loaded = result["idle"], result["loaded"]
+    print(
+        f"GET run latency, {POLLERS} concurrent pollers ({len(loaded)} requests under training, {len(idle)} idle):"
+    )
+    for label, values in (("idle", idle), ("training", loaded)):
+        print(
+            f"  {label:<9} p50 {statistics.median(values):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms"
+        )
+    ratio = percentile(loaded, 0.99) / percentile(idle, 0.99)
+    print(f"  p99 under training ÷ idle: {ratio:.2f}  (target ≤ 2)")
+
+
+if __name__ == "__main__":
+    main()
