@@ -37,6 +37,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import httpx  # noqa: E402
 import torch  # noqa: E402
 
+from mockserver.clock import parse_time  # noqa: E402
 from trainer import train  # noqa: E402
 from trainer.synthetic import TARGET, write_synthetic_csv  # noqa: E402
 
@@ -206,39 +207,42 @@ def main() -> None:
         direct_wall = time.perf_counter() - start
         result = asyncio.run(measure(csv_path, Path(folder) / "server"))
 
-    job = result["job"]
+    report(result, direct, direct_wall, args.dates * args.rows_per_date)
+
+
+def report(result: dict[str, Any], direct: dict[str, Any], direct_wall: float, rows: int) -> None:
+    job, wall = result["job"], result["wall"]
     attempts = job["attempts"]
-    first = time.strptime(attempts[0]["started_at"], "%Y-%m-%dT%H:%M:%SZ")
-    simulated = job["runtime_seconds"]
-    span = time.mktime(
-        time.strptime(attempts[-1]["ended_at"][:19], "%Y-%m-%dT%H:%M:%S")
-    ) - time.mktime(first)
-    rows = args.dates * args.rows_per_date
-    print(f"The guide's job: {rows:,} rows × 78 columns, N=4, 100 epochs, timeout 24 h, retries 3, "
-          f"{EPOCH_SECONDS} simulated s per epoch, auto clock, over HTTP")  # fmt: skip
-    print(f"  status {job['status']}; attempts {[a['outcome'] for a in attempts]}; "
-          f"epochs per attempt {[a['epochs_completed'] for a in attempts]}")  # fmt: skip
-    print(f"  simulated running time   {simulated / 3600:8.2f} h  (limit {job['runtime_limit_seconds'] / 3600:.0f} h; "
-          f"first start to end {span / 3600:.2f} h)")  # fmt: skip
-    print(f"  wall time end to end     {result['wall']:8.2f} s")
-    print(f"  compression              {span / result['wall']:8,.0f}× (simulated ÷ wall)")
+    span = parse_time(attempts[-1]["ended_at"]) - parse_time(attempts[0]["started_at"])
+    limit = job["runtime_limit_seconds"] / 3600
+    print(
+        f"The guide's job: {rows:,} rows × 78 columns, N=4, 100 epochs, timeout 24 h, retries 3, "
+        f"{EPOCH_SECONDS} simulated s per epoch, auto clock, over HTTP"
+    )
+    print(
+        f"  status {job['status']}; attempts {[a['outcome'] for a in attempts]}; "
+        f"epochs per attempt {[a['epochs_completed'] for a in attempts]}"
+    )
+    print(
+        f"  simulated running time   {job['runtime_seconds'] / 3600:8.2f} h  (limit {limit:.0f} h; "
+        f"first start to end {span / 3600:.2f} h)"
+    )
+    print(f"  wall time end to end     {wall:8.2f} s")
+    print(f"  compression              {span / wall:8,.0f}× (simulated ÷ wall)")
     print(f"  direct trainer, same job {direct_wall:8.2f} s  (epochs {direct['epochs_completed']})")
-    print(f"  overhead ratio           {result['wall'] / direct_wall:8.3f}  (target ≤ 1.25)")
-    same = {
-        k: v
-        for k, v in job["metrics"].items()
-        if k not in ("total_training_time", "avg_epoch_time")
-    }
-    mine = {k: v for k, v in direct.items() if k not in ("total_training_time", "avg_epoch_time")}
+    print(f"  overhead ratio           {wall / direct_wall:8.3f}  (target ≤ 1.25)")
+    timings = ("total_training_time", "avg_epoch_time")
+    same = {k: v for k, v in job["metrics"].items() if k not in timings}
+    mine = {k: v for k, v in direct.items() if k not in timings}
     print(f"  final metrics identical to the direct run: {same == mine}")
     idle, loaded = result["idle"], result["loaded"]
     print(
-        f"GET run latency, {POLLERS} concurrent pollers ({len(loaded)} requests under training, {len(idle)} idle):"
+        f"GET run latency, {POLLERS} concurrent pollers "
+        f"({len(loaded)} requests under training, {len(idle)} idle):"
     )
     for label, values in (("idle", idle), ("training", loaded)):
-        print(
-            f"  {label:<9} p50 {statistics.median(values):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms"
-        )
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
+        print(f"  {label:<9} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
     ratio = percentile(loaded, 0.99) / percentile(idle, 0.99)
     print(f"  p99 under training ÷ idle: {ratio:.2f}  (target ≤ 2)")
 
