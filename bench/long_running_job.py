@@ -8,7 +8,7 @@ Printed, from one run of this script:
 
 1. simulated time, wall time and the compression ratio of the job submitted over HTTP in ``auto``
    mode, and the overhead ratio: that wall time ÷ the wall time of the same 100 epochs trained
-   directly by ``trainer.train`` in this process (target ≤ 1.25);
+   directly by ``trainer.train`` in this process (target ≤ 1.25), each the fastest of two;
 2. p50/p99 latency of ``GET`` run from 50 concurrent pollers while the same job trains, and on the
    idle server afterwards (target: p99 under training ≤ 2× idle).
 
@@ -44,6 +44,7 @@ from trainer.synthetic import TARGET, write_synthetic_csv  # noqa: E402
 KEY = "bench-key"
 EPOCH_SECONDS = 3300
 POLLERS = 50
+REPEATS = 2  # the job alone, on each side; the fastest of each is compared
 
 
 def hyperparameters() -> dict[str, Any]:
@@ -171,11 +172,14 @@ async def measure(csv_path: Path, data_dir: Path) -> dict[str, Any]:
             api = Api(client)
             await api.setup(csv_path)
 
-            start = time.perf_counter()
-            alone = await api.submit("long-running-job")
-            await api.settle()
-            wall = time.perf_counter() - start
+            walls = []
+            for attempt in range(REPEATS):
+                start = time.perf_counter()
+                alone = await api.submit(f"long-running-job-{attempt}")
+                await api.settle()
+                walls.append(time.perf_counter() - start)
             job = await api.run(alone)
+            wall = min(walls)
 
             busy = await api.submit("long-running-job-polled")
             loaded = await asyncio.gather(*(poll(api, busy, True, 0) for _ in range(POLLERS)))
@@ -202,9 +206,12 @@ def main() -> None:
         csv_path = write_synthetic_csv(
             Path(folder) / "data.csv", dates=args.dates, assets=args.rows_per_date, seed=0
         )
-        start = time.perf_counter()
-        direct = train({}, str(csv_path), params=params())["metrics"]
-        direct_wall = time.perf_counter() - start
+        direct_walls = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            direct = train({}, str(csv_path), params=params())["metrics"]
+            direct_walls.append(time.perf_counter() - start)
+        direct_wall = min(direct_walls)
         result = asyncio.run(measure(csv_path, Path(folder) / "server"))
 
     report(result, direct, direct_wall, args.dates * args.rows_per_date)

@@ -69,6 +69,9 @@ def serve(args: argparse.Namespace) -> None:
         torch_threads=args.torch_threads,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # Training threads hold the GIL between torch calls; a short switch interval lets the
+    # event loop answer requests within about a millisecond of wanting to.
+    sys.setswitchinterval(0.001)
     app = create_app(settings=settings)
     backend = app.state.backend
     print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)

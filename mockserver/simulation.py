@@ -16,10 +16,12 @@ How far the kernel may go is the clock mode's business: ``auto`` — everything 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +46,18 @@ class _Entry:
     seq: int
     action: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+
+
+def _lower_priority() -> None:
+    """Give this thread (a training attempt) a lower CPU priority than the request handlers.
+
+    On Linux a thread is a task with its own nice value; elsewhere this does nothing.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+
+
+TRAINING_NICENESS = 10
 
 
 class Process:
@@ -75,6 +89,7 @@ class Process:
         self._yielded.clear()
 
     def _main(self) -> None:
+        _lower_priority()
         try:
             self._body(self)
         except SimulationStopped:

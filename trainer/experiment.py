@@ -6,7 +6,8 @@ object) whose optional hooks connect the loop to a platform:
 
 - ``load_last_checkpoint()`` — read once at start; training resumes from what it returns;
 - ``save_checkpoint(model_state_dict=, current_epoch=, other_states=, hyperparameters=, metrics=)``
-  — called after every epoch with a self-contained snapshot;
+  — called after every epoch with the live state, as the public experiment does: a context must
+  serialise it (or copy it) before training goes on;
 - ``on_epoch_start(epoch)`` and ``on_epoch_end(epoch, metrics)`` — qcog-mock additions through which
   a platform charges simulated time, publishes live metrics, or ends the attempt by raising.
 
@@ -258,26 +259,23 @@ class _Loop:
         targets: list[str],
     ) -> dict[str, Any]:
         scheduler = self.scheduler.scheduler.state_dict() if self.scheduler else None
-        # A deep copy: the platform may keep the objects while training goes on.
-        return copy.deepcopy(
-            {
-                "model_state_dict": self.model.state_dict(),
-                "current_epoch": epoch,
-                "other_states": {
-                    "optimizer_state_dict": self.optimizer.state_dict(),
-                    "loss": train_loss,
-                    "scheduler_state_dict": scheduler,
-                    "early_stopping_state": self.stopper.state_dict() if self.stopper else None,
-                    "rng_state": self.generator.get_state(),
-                    "progress": asdict(progress),
-                    "input_features": list(features),
-                    "targets": list(targets),
-                    "format": CHECKPOINT_FORMAT,
-                },
-                "hyperparameters": self.hp.model_dump(),
-                "metrics": {"loss": train_loss},
-            }
-        )
+        return {
+            "model_state_dict": self.model.state_dict(),
+            "current_epoch": epoch,
+            "other_states": {
+                "optimizer_state_dict": self.optimizer.state_dict(),
+                "loss": train_loss,
+                "scheduler_state_dict": scheduler,
+                "early_stopping_state": self.stopper.state_dict() if self.stopper else None,
+                "rng_state": self.generator.get_state(),
+                "progress": asdict(progress),
+                "input_features": list(features),
+                "targets": list(targets),
+                "format": CHECKPOINT_FORMAT,
+            },
+            "hyperparameters": self.hp.model_dump(),
+            "metrics": {"loss": train_loss},
+        }
 
 
 def _restore(

@@ -12,14 +12,16 @@ from mockserver.errors import Invalid
 _NONE = ("", "none", "null")
 
 
-def get_backend(request: Request) -> PlatformBackend:
+# The dependencies are async: they are quick lookups, and a sync dependency would cost every
+# request a hop through the thread pool. The handlers stay sync and run in the pool.
+async def get_backend(request: Request) -> PlatformBackend:
     return request.app.state.backend
 
 
 BackendDep = Annotated[PlatformBackend, Depends(get_backend)]
 
 
-def get_principal(
+async def get_principal(
     backend: BackendDep,
     authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
 ) -> Principal:
@@ -29,7 +31,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_project(pid: str, backend: BackendDep, principal: PrincipalDep) -> str:
+async def get_project(pid: str, backend: BackendDep, principal: PrincipalDep) -> str:
     """The path's project id, checked to exist and to be open to the caller's key."""
     principal.project(pid)
     return backend.get_project(pid)["id"]

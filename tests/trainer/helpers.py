@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from trainer.synthetic import TARGET
@@ -40,7 +41,8 @@ class Recorder:
         return self.resume_from
 
     def save_checkpoint(self, **checkpoint: Any) -> None:
-        self.checkpoints.append(checkpoint)
+        # The trainer hands over live state; a context that keeps it must copy it.
+        self.checkpoints.append(copy.deepcopy(checkpoint))
 
     def on_epoch_start(self, epoch: int) -> None:
         self.started.append(epoch)

@@ -62,7 +62,7 @@ def test_a_checkpoint_is_saved_after_every_epoch(small_csv: Path) -> None:
     assert set(last["model_state_dict"]) == {
         "input_diags", "input_trius", "output_diags", "output_trius",
     }  # fmt: skip
-    # A snapshot, not live tensors: later epochs did not change the first checkpoint.
+    # The recorder copies what it keeps: later epochs did not change the first checkpoint.
     first = recorder.checkpoints[0]["model_state_dict"]["input_diags"]
     assert not torch.equal(first, last["model_state_dict"]["input_diags"])
 
