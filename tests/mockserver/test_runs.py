@@ -314,3 +314,15 @@ async def test_override_replaces_a_same_named_run(platform: Platform) -> None:
         f"{platform.project}/experiment_runs/job", params={"identifier": "name"}
     )
     assert named.json()["id"] == second.json()["id"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"epoch_seconds": 700.0}])
+async def test_the_server_epoch_cost_applies_unless_a_run_overrides_it(platform: Platform) -> None:
+    dataset = await platform.dataset_id()
+    server_priced = await platform.submit(dataset, "server")
+    run_priced = await platform.submit(dataset, "run", emulator={"epoch_seconds": 100})
+    await platform.advance(24 * HOUR)
+    for run_id, cost in ((server_priced["id"], 700), (run_priced["id"], 100)):
+        run = await platform.run(run_id)
+        started = parse_time(run["attempts"][0]["started_at"])
+        assert parse_time(run["attempts"][0]["ended_at"]) - started == 6 * cost
