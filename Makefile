@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m trainer.demo
+	$(BIN)/qcog-mock demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """The ``qcog-mock`` command.
 
+qcog-mock demo  [--rows 20000] [--epochs 100]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
                 [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now]
 """
@@ -51,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=_positive, default=512.0)
     serve.add_argument("--torch-threads", type=int, default=1, help="intra-op threads for training")
     serve.add_argument("--log-level", default="warning")
+    demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
+    demo.add_argument("--rows", type=int, default=20_000)
+    demo.add_argument("--epochs", type=int, default=100)
     return root
 
 
@@ -89,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         serve(args)
+    elif args.command == "demo":
+        from mockserver.demo import run_demo
+
+        run_demo(["--rows", str(args.rows), "--epochs", str(args.epochs)])
 
 
 if __name__ == "__main__":

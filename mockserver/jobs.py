@@ -327,7 +327,15 @@ class Jobs:
                 "val_loss_history": validation,
             }
             self.save(run)
-        self.emit("checkpoint.saved", run, attempt=number, checkpoint=name, epoch=epoch)
+        self.emit(
+            "checkpoint.saved",
+            run,
+            attempt=number,
+            checkpoint=name,
+            epoch=epoch,
+            train_loss=run["metrics"]["train_loss"],
+            val_loss=run["metrics"]["val_loss"],
+        )
 
     def _finish(
         self,

@@ -1,0 +1,199 @@
+"""Offline demo: the long-running-jobs guide's job on the emulator, told as it happens.
+
+Uploads a synthetic guide-shaped dataset (77 features + the guide's target) under the guide's
+name, submits the guide's job (24 h timeout, retries 3) over HTTP to an in-process emulator on the
+``auto`` clock, and prints its timeline while it trains for real: attempts starting, epochs with
+their losses, attempts timing out and resuming from their last checkpoint. Each epoch is priced at
+3,300 simulated seconds (and early stopping is left off) so that the job needs all four attempts.
+
+    qcog-mock demo [--rows 20000] [--epochs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import httpx
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.clock import parse_time
+from mockserver.settings import Settings
+from trainer.synthetic import TARGET, synthetic_panel
+
+KEY = "qcog-mock-demo"
+EPOCH_SECONDS = 3300
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def guide_parameters(epochs: int) -> dict[str, Any]:
+    """The guide's submission; a learning rate that learns visibly, early stopping off."""
+    return {
+        "hyperparameters": {
+            "hsm_model": "general",
+            "epochs": epochs,
+            "batch_size": 2000,
+            "seed": 24,
+            "target": TARGET,
+            "device": "cpu",
+            "input_operator_count": 77,
+            "output_operator_count": 1,
+            "hilbert_space_dims": 4,
+            "complex": True,
+            "split": 0.2,
+            "optimizer_config": {
+                "type": "Adam",
+                "default_params": {"lr": 0.01},
+                "group_params": [
+                    {
+                        "param_name_contains": ["input_diag"],
+                        "params": {"lr": 1e-4, "weight_decay": 0},
+                    }
+                ],
+            },
+            "loss_fn_config": {"type": "MSELoss", "params": {}},
+            "scheduler_config": {"type": "StepLR", "params": {"step_size": 25, "gamma": 0.5}},
+            "gradient_clipping_config": {"max_norm": 1.0, "norm_type": 2},
+        },
+        "cpu_count": 4,
+        "memory": 16384,
+        "timeout": 3600 * 24,
+        "retries": 3,
+        "emulator": {"epoch_seconds": EPOCH_SECONDS},
+    }
+
+
+def elapsed(since: float, time: str) -> str:
+    seconds = int(parse_time(time) - since)
+    days, rest = divmod(seconds, 86_400)
+    return f"day {days} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+
+def describe(event: dict[str, Any]) -> str | None:
+    kind, attempt = event["type"], event.get("attempt")
+    if kind == "checkpoint.saved":
+        epoch = event["epoch"]
+        if epoch % 5 and epoch != 1:
+            return None
+        return (
+            f"  epoch {epoch:>3}  train_loss {event['train_loss']:.4f}  "
+            f"val_loss {event['val_loss']:.4f}  ({event['checkpoint']})"
+        )
+    messages = {
+        "run.pending": "run pending"
+        if attempt in (None, 1)
+        else f"run pending: attempt {attempt} queued",
+        "attempt.started": f"attempt {attempt} started",
+        "attempt.timed_out": f"attempt {attempt} timed out: {event.get('reason')}",
+        "attempt.crashed": f"attempt {attempt} crashed: {event.get('reason')}",
+        "attempt.completed": f"attempt {attempt} completed",
+        "run.completed": "run completed",
+        "run.failed": f"run failed: {event.get('reason')}",
+    }
+    return messages.get(kind)
+
+
+def sparkline(values: list[float], width: int = 50) -> str:
+    step = max(1, -(-len(values) // width))  # ceil: at most `width` bars
+    values = values[::step]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(BARS[int((v - low) / span * (len(BARS) - 1))] for v in values)
+
+
+async def story(client: httpx.AsyncClient, rows: int, epochs: int) -> None:
+    who = (await client.get("/api/v1/whoami")).json()
+    project = f"/api/v1/projects/{who['project_id']}"
+    frame = synthetic_panel(dates=max(1, rows // 100), assets=100, seed=0)
+    upload = await client.post(
+        f"{project}/datasets/upload",
+        params={"name": "training-dat  ", "format": "csv"},
+        files={"file": ("training.csv", frame.to_csv(index=False, float_format="%.7g").encode())},
+    )
+    dataset = upload.json()
+    experiment = (await client.get("/api/v1/experiments/pytorch-models?identifier=name")).json()
+    environment = (await client.get("/api/v1/environments?instance=cpu")).json()[0]
+    print(
+        f"Dataset 'training-dat  ': {dataset['number_of_rows']:,} rows × "
+        f"{dataset['number_of_columns']} columns; pytorch-models on {environment['name']}"
+    )
+    body = {
+        "experiment_id": experiment["id"],
+        "environment_id": environment["id"],
+        "dataset_id": dataset["id"],
+        "name": "long-running-job",
+        "description": "This is a long running job",
+        "params": guide_parameters(epochs),
+        "metadata": {"provider": "modal"},
+    }
+    run = (await client.post(f"{project}/experiment_runs", json=body)).json()
+    print(
+        f"Submitted '{run['name']}': {epochs} epochs, timeout 24 h per attempt, retries 3 "
+        f"(up to {run['runtime_limit_seconds'] / 3600:.0f} h), "
+        f"{EPOCH_SECONDS} simulated s per epoch\n"
+    )
+    submitted = parse_time(run["created_at"])
+    seen = 0
+    while True:
+        events = (await client.get("/_emulator/events", params={"after": seen})).json()
+        for event in events:
+            seen = event["seq"]
+            if line := describe(event):
+                print(f"{elapsed(submitted, event['time'])}  {line}", flush=True)
+        run = (await client.get(f"{project}/experiment_runs/{run['id']}")).json()
+        if run["status"] in ("completed", "failed") and not events:
+            break
+        await asyncio.sleep(0.2)
+    summarise(run)
+
+
+def summarise(run: dict[str, Any]) -> None:
+    print(f"\nStatus: {run['status']}")
+    for attempt in run["attempts"]:
+        print(
+            f"  attempt {attempt['number']}: {attempt['outcome']:<9} resumed from epoch "
+            f"{attempt['resumed_from_epoch']:>3}, {attempt['epochs_completed']:>3} epochs"
+        )
+    print(
+        f"Running time {run['runtime_seconds'] / 3600:.1f} h of the "
+        f"{run['runtime_limit_seconds'] / 3600:.0f} h that timeout × (1 + retries) allows"
+    )
+    metrics = run["metrics"] or {}
+    if history := metrics.get("val_loss_history"):
+        print(f"val_loss  {sparkline(history)}  {history[0]:.3f} → {history[-1]:.3f}")
+    for key in ("test_loss", "best_val_loss", "final_train_loss", "epochs_completed"):
+        if key in metrics:
+            value = metrics[key]
+            print(
+                f"  {key:<18} {value:.4f}" if isinstance(value, float) else f"  {key:<18} {value}"
+            )
+    if run.get("error"):
+        print(f"Error: {run['error']}")
+
+
+async def main(rows: int, epochs: int) -> None:
+    backend = PlatformBackend(Settings(api_key=KEY, clock="auto", torch_threads=2))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(backend)),
+            base_url="http://testserver",
+            headers={"Authorization": f"x-api-key {KEY}"},
+            timeout=600,
+        ) as client:
+            await story(client, rows, epochs)
+    finally:
+        backend.close()
+
+
+def run_demo(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="qcog-mock demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=100)
+    args = parser.parse_args(argv)
+    asyncio.run(main(args.rows, args.epochs))
+
+
+if __name__ == "__main__":
+    run_demo()
