@@ -39,7 +39,8 @@ import torch  # noqa: E402
 
 from mockserver.clock import parse_time  # noqa: E402
 from trainer import train  # noqa: E402
-from trainer.synthetic import TARGET, write_synthetic_csv  # noqa: E402
+from trainer.guide import guide_hyperparameters  # noqa: E402
+from trainer.synthetic import write_synthetic_csv  # noqa: E402
 
 KEY = "bench-key"
 EPOCH_SECONDS = 3300
@@ -47,35 +48,10 @@ POLLERS = 50
 REPEATS = 2  # the job alone, on each side; the fastest of each is compared
 
 
-def hyperparameters() -> dict[str, Any]:
-    return {
-        "hsm_model": "general",
-        "epochs": 100,
-        "batch_size": 2000,
-        "seed": 24,
-        "target": TARGET,
-        "device": "cpu",
-        "input_operator_count": 77,
-        "output_operator_count": 1,
-        "hilbert_space_dims": 4,
-        "complex": True,
-        "split": 0.2,
-        "optimizer_config": {
-            "type": "Adam",
-            "default_params": {"lr": 0.001},
-            "group_params": [
-                {"param_name_contains": ["input_diag"], "params": {"lr": 1e-4, "weight_decay": 0}}
-            ],
-        },
-        "loss_fn_config": {"type": "MSELoss", "params": {}},
-        "scheduler_config": {"type": "StepLR", "params": {"step_size": 3, "gamma": 0.5}},
-        "gradient_clipping_config": {"max_norm": 1.0, "norm_type": 2},
-    }
-
-
 def params() -> dict[str, Any]:
     return {
-        "hyperparameters": hyperparameters(),
+        # The guide's configuration with early stopping off, so that all 100 epochs run.
+        "hyperparameters": guide_hyperparameters(early_stopping_config=None),
         "cpu_count": 4,
         "memory": 16384,
         "timeout": 3600 * 24,

@@ -21,7 +21,8 @@ from mockserver.app import create_app
 from mockserver.backend import PlatformBackend
 from mockserver.clock import parse_time
 from mockserver.settings import Settings
-from trainer.synthetic import TARGET, synthetic_panel
+from trainer.guide import adam, guide_hyperparameters
+from trainer.synthetic import synthetic_panel
 
 KEY = "qcog-mock-demo"
 EPOCH_SECONDS = 3300
@@ -31,32 +32,12 @@ BARS = "▁▂▃▄▅▆▇█"
 def guide_parameters(epochs: int) -> dict[str, Any]:
     """The guide's submission; a learning rate that learns visibly, early stopping off."""
     return {
-        "hyperparameters": {
-            "hsm_model": "general",
-            "epochs": epochs,
-            "batch_size": 2000,
-            "seed": 24,
-            "target": TARGET,
-            "device": "cpu",
-            "input_operator_count": 77,
-            "output_operator_count": 1,
-            "hilbert_space_dims": 4,
-            "complex": True,
-            "split": 0.2,
-            "optimizer_config": {
-                "type": "Adam",
-                "default_params": {"lr": 0.01},
-                "group_params": [
-                    {
-                        "param_name_contains": ["input_diag"],
-                        "params": {"lr": 1e-4, "weight_decay": 0},
-                    }
-                ],
-            },
-            "loss_fn_config": {"type": "MSELoss", "params": {}},
-            "scheduler_config": {"type": "StepLR", "params": {"step_size": 25, "gamma": 0.5}},
-            "gradient_clipping_config": {"max_norm": 1.0, "norm_type": 2},
-        },
+        "hyperparameters": guide_hyperparameters(
+            epochs=epochs,
+            optimizer_config=adam(0.01),
+            scheduler_config={"type": "StepLR", "params": {"step_size": 25, "gamma": 0.5}},
+            early_stopping_config=None,
+        ),
         "cpu_count": 4,
         "memory": 16384,
         "timeout": 3600 * 24,

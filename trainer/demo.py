@@ -19,41 +19,19 @@ from typing import Any
 import torch
 
 from trainer import train
+from trainer.guide import adam, guide_hyperparameters
 from trainer.synthetic import TARGET, synthetic_panel
 
 
-def guide_hyperparameters(epochs: int, dims: int) -> dict[str, Any]:
-    """The long-running-jobs guide's configuration, with a learning rate that learns in a demo."""
-    return {
-        "hsm_model": "general",
-        "epochs": epochs,
-        "batch_size": 2000,
-        "seed": 24,
-        "target": TARGET,
-        "device": "cpu",
-        "input_operator_count": 77,
-        "output_operator_count": 1,
-        "hilbert_space_dims": dims,
-        "complex": True,
-        "split": 0.2,
-        "optimizer_config": {
-            "type": "Adam",
-            "default_params": {"lr": 0.01},
-            "group_params": [
-                {"param_name_contains": ["input_diag"], "params": {"lr": 1e-4, "weight_decay": 0}}
-            ],
-        },
-        "loss_fn_config": {"type": "MSELoss", "params": {}},
-        "scheduler_config": {"type": "StepLR", "params": {"step_size": 8, "gamma": 0.5}},
-        "early_stopping_config": {
-            "monitor": "val_loss",
-            "patience": 3,
-            "mode": "min",
-            "min_delta": 0.0001,
-            "restore_best_weights": True,
-        },
-        "gradient_clipping_config": {"max_norm": 1.0, "norm_type": 2},
-    }
+def demo_hyperparameters(epochs: int, dims: int) -> dict[str, Any]:
+    """The guide's configuration, with a learning rate and a schedule that learn in a demo."""
+    return guide_hyperparameters(
+        epochs=epochs,
+        hilbert_space_dims=dims,
+        optimizer_config=adam(0.01),
+        scheduler_config={"type": "StepLR", "params": {"step_size": 8, "gamma": 0.5}},
+        early_stopping_config={"monitor": "val_loss", "patience": 3, "min_delta": 0.0001},
+    )
 
 
 class ConsoleContext:
@@ -93,7 +71,7 @@ def main() -> None:
         )
         print(f"Training a General HSM (N={args.dims}, complex) for up to {args.epochs} epochs:")
         context = ConsoleContext(args.epochs)
-        hyperparameters = guide_hyperparameters(args.epochs, args.dims)
+        hyperparameters = demo_hyperparameters(args.epochs, args.dims)
         metrics = train(context, str(path), params={"hyperparameters": hyperparameters})["metrics"]
 
     print("\nFinal metrics:")

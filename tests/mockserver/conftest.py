@@ -6,10 +6,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver.app import create_app
 from mockserver.backend import PlatformBackend
 from mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform
+from tests.mockserver.helpers import KEY, Platform, api_client
 
 
 @pytest.fixture
@@ -32,13 +31,7 @@ def backend(settings: Settings) -> Iterator[PlatformBackend]:
 
 @pytest.fixture
 async def client(backend: PlatformBackend) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(backend))
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"Authorization": f"x-api-key {KEY}"},
-        timeout=120,
-    ) as client:
+    async with api_client(backend) as client:
         yield client
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.settings import Settings
 from trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "test-key"
@@ -32,6 +37,27 @@ def hyperparameters(**overrides: Any) -> dict[str, Any]:
     }
     params.update(overrides)
     return params
+
+
+def api_client(backend: PlatformBackend) -> httpx.AsyncClient:
+    """An API client for ``backend``'s app, in process (no socket)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(backend)),
+        base_url="http://testserver",
+        headers={"Authorization": f"x-api-key {KEY}"},
+        timeout=120,
+    )
+
+
+@asynccontextmanager
+async def emulator(**settings: Any) -> AsyncIterator[Platform]:
+    """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards."""
+    backend = PlatformBackend(Settings(**{"api_key": KEY, "clock": "manual", **settings}))
+    try:
+        async with api_client(backend) as client:
+            yield await Platform(client).setup()
+    finally:
+        backend.close()
 
 
 class Platform:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 import math
 
-import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
 from mockserver.clock import parse_time
-from mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform, hyperparameters, statuses
+from tests.mockserver.helpers import emulator, hyperparameters, statuses
 
 LEGAL_NEXT = {
     None: {"pending"},
@@ -37,26 +33,17 @@ def legal(sequence: list[str]) -> bool:
 
 
 async def story(epochs: int, cost: int, timeout: int, retries: int) -> tuple[dict, list[dict]]:
-    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(backend)),
-            base_url="http://testserver",
-            headers={"Authorization": f"x-api-key {KEY}"},
-        ) as client:
-            platform = await Platform(client).setup()
-            dataset = await platform.dataset_id()
-            run = await platform.submit(
-                dataset,
-                hyperparameters=hyperparameters(epochs=epochs),
-                timeout=timeout,
-                retries=retries,
-                emulator={"epoch_seconds": cost},
-            )
-            await platform.advance((retries + 1) * (timeout + 60) + 60)
-            return await platform.run(run["id"]), await platform.events(run["id"])
-    finally:
-        backend.close()
+    async with emulator() as platform:
+        dataset = await platform.dataset_id()
+        run = await platform.submit(
+            dataset,
+            hyperparameters=hyperparameters(epochs=epochs),
+            timeout=timeout,
+            retries=retries,
+            emulator={"epoch_seconds": cost},
+        )
+        await platform.advance((retries + 1) * (timeout + 60) + 60)
+        return await platform.run(run["id"]), await platform.events(run["id"])
 
 
 @settings(max_examples=25, deadline=None)

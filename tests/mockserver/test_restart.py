@@ -19,10 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform
+from tests.mockserver.helpers import KEY, Platform, emulator
 
 HOUR = 3600
 EPOCH = 1500
@@ -77,19 +74,10 @@ def timeline(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
 
 
 async def uninterrupted() -> tuple[list[tuple[str, str, Any]], dict[str, Any]]:
-    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(backend)),
-            base_url="http://testserver",
-            headers={"Authorization": f"x-api-key {KEY}"},
-        ) as client:
-            platform = await Platform(client).setup()
-            run_id = await story_until_kill(platform)
-            await platform.advance(24 * HOUR)
-            return timeline(await platform.events()), await platform.run(run_id)
-    finally:
-        backend.close()
+    async with emulator() as platform:
+        run_id = await story_until_kill(platform)
+        await platform.advance(24 * HOUR)
+        return timeline(await platform.events()), await platform.run(run_id)
 
 
 async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path: Path) -> None:
