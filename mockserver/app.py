@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.api import admin, catalog, datasets, emulator, runs
+from mockserver.api import admin, catalog, datasets, deployments, emulator, runs
 from mockserver.backend import PlatformBackend
 from mockserver.clock import isoformat
 from mockserver.errors import PlatformError
@@ -72,7 +72,8 @@ def create_app(backend: PlatformBackend | None = None, settings: Settings | None
     )
     app.state.backend = backend
     app.router.redirect_slashes = False
-    for router in (catalog.router, admin.router, datasets.router, runs.router):
+    routers = (catalog.router, admin.router, datasets.router, runs.router, deployments.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(emulator.router)
 

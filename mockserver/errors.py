@@ -7,7 +7,8 @@ PlatformError (500)
 ├── NotFound (404)          messages always contain "not found"
 ├── Conflict (409)
 ├── PayloadTooLarge (413)
-└── Invalid (422)           messages name the field and the fix
+├── Invalid (422)           messages name the field and the fix
+└── NotImplementedYet (501) a platform route the emulator does not serve yet
 """
 
 from __future__ import annotations
@@ -50,3 +51,7 @@ class PayloadTooLarge(PlatformError):
 
 class Invalid(PlatformError):
     status = 422
+
+
+class NotImplementedYet(PlatformError):
+    status = 501

@@ -1,0 +1,163 @@
+"""Extensions beyond the platform's API, for code that knows it talks to qcog-mock.
+
+    QcogMockError
+    ├── EmulatorError      a /_emulator call failed (status code and detail attached)
+    └── RunWaitError       a run could not be awaited (lookup failed, no progress possible, timeout)
+
+Unlike the compatible clients, these return plain values and raise on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import httpx
+
+from client._admin import Initializer, is_error
+from client._http import get_base_url
+
+TERMINAL = ("completed", "failed")
+
+
+class QcogMockError(Exception):
+    pass
+
+
+class EmulatorError(QcogMockError):
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class RunWaitError(QcogMockError):
+    pass
+
+
+class EmulatorClient:
+    """The emulator's control plane: clock, reset, event timeline."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 3000,
+    ) -> None:
+        root = (base_url or get_base_url()).rstrip("/").removesuffix("/api")
+        self._client = httpx.AsyncClient(base_url=root, transport=transport, timeout=timeout)
+
+    @classmethod
+    def for_client(cls, client: Initializer) -> EmulatorClient:
+        """Talk to the emulator behind an API client (same server, same transport)."""
+        http = client.http_client
+        return cls(http.base_url, transport=http.transport)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise EmulatorError(0, f"could not reach {path}: {error}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise EmulatorError(
+                response.status_code, body.get("detail") if isinstance(body, dict) else body
+            )
+        return body
+
+    async def available(self) -> bool:
+        """Whether the server has the control plane (a real platform does not)."""
+        try:
+            await self.clock()
+        except EmulatorError:
+            return False
+        return True
+
+    async def clock(self) -> dict[str, Any]:
+        return await self._call("GET", "/_emulator/clock")
+
+    async def advance(self, seconds: float | None = None, to: str | None = None) -> dict[str, Any]:
+        body = {"seconds": seconds} if to is None else {"to": to}
+        return await self._call("POST", "/_emulator/clock/advance", json=body)
+
+    async def settle(self, timeout: float = 600) -> dict[str, Any]:
+        return await self._call("POST", "/_emulator/clock/settle", params={"timeout": timeout})
+
+    async def set_mode(
+        self, mode: Literal["auto", "manual", "realtime"], speed: float | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"mode": mode}
+        if speed is not None:
+            body["speed"] = speed
+        return await self._call("PUT", "/_emulator/clock", json=body)
+
+    async def reset(self) -> dict[str, Any]:
+        return await self._call("POST", "/_emulator/reset")
+
+    async def events(self, run_id: str | None = None, after: int = 0) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"after": after}
+        if run_id is not None:
+            params["run_id"] = run_id
+        return await self._call("GET", "/_emulator/events", params=params)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> EmulatorClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def wait_for_run(
+    client: Any,
+    run_name: str | None = None,
+    *,
+    poll_interval: float = 60.0,
+    timeout: float = 600.0,
+    emulator: EmulatorClient | None = None,
+) -> dict[str, Any]:
+    """The run once it is ``completed`` or ``failed``.
+
+    Against qcog-mock, time is the emulator's: in ``auto`` mode this waits for the run to go as
+    far as it can, in ``manual`` mode it advances the clock event by event, in ``realtime`` mode
+    it polls. Against another server it polls every ``poll_interval`` wall seconds. ``timeout``
+    bounds the wall time spent here.
+    """
+    own = emulator is None
+    emulator = emulator or EmulatorClient.for_client(client)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        simulated = await emulator.available()
+        while True:
+            result = await client.get_experiment_run(run_name)
+            if is_error(result):
+                raise RunWaitError(f"Could not read the run: {result['error']}")
+            run = result["response"]
+            if run["status"] in TERMINAL:
+                return run
+            if loop.time() > deadline:
+                raise RunWaitError(f"Run '{run['name']}' still {run['status']} after {timeout} s")
+            if not simulated:
+                await asyncio.sleep(poll_interval)
+                continue
+            clock = await emulator.clock()
+            if clock["mode"] == "auto":
+                await emulator.settle(timeout=max(1.0, deadline - loop.time()))
+            elif clock["mode"] == "manual":
+                if clock["next_event_at"] is None:
+                    raise RunWaitError(
+                        f"Run '{run['name']}' is {run['status']} with nothing scheduled"
+                    )
+                await emulator.advance(to=clock["next_event_at"])
+            else:
+                await asyncio.sleep(min(1.0, poll_interval / clock["speed"]))
+    finally:
+        if own:
+            await emulator.aclose()
