@@ -135,6 +135,7 @@ async def wait_for_run(
     deadline = loop.time() + timeout
     try:
         simulated = await emulator.available()
+        last_clock: tuple[Any, Any] | None = None
         while True:
             result = await client.get_experiment_run(run_name)
             if is_error(result):
@@ -155,6 +156,10 @@ async def wait_for_run(
                     raise RunWaitError(
                         f"Run '{run['name']}' is {run['status']} with nothing scheduled"
                     )
+                state = (clock["now"], clock["next_event_at"])
+                if state == last_clock:
+                    raise RunWaitError(f"The clock makes no progress at {clock['now']}")
+                last_clock = state
                 await emulator.advance(to=clock["next_event_at"])
             else:
                 await asyncio.sleep(min(1.0, poll_interval / clock["speed"]))

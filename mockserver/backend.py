@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import csv
 import logging
+import math
 import secrets
 import tempfile
 import threading
@@ -775,7 +776,10 @@ class PlatformBackend:
             "timestamp": now,
             "mode": self.clock.mode,
             "speed": self.clock.speed,
-            "next_event_at": isoformat(upcoming) if upcoming is not None else None,
+            # Rounded up: advancing to this time is sure to reach the event.
+            "next_event_at": isoformat(math.ceil(upcoming * 1000) / 1000)
+            if upcoming is not None
+            else None,
         }
 
     def advance(self, seconds: float | None = None, to: float | None = None) -> dict[str, Any]:

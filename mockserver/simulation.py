@@ -30,6 +30,10 @@ from mockserver.clock import SimulatedClock
 
 logger = logging.getLogger(__name__)
 
+# Simulated times are compared to the microsecond: a time read back from its ISO form (or summed
+# from a duration) may differ from the exact float by far less than that.
+RESOLUTION = 1e-6
+
 
 class SimulationStopped(BaseException):
     """Raised inside a sleeping process when the emulator shuts down.
@@ -172,7 +176,7 @@ class Simulation:
             return math.inf
         if mode == "realtime":
             return self.clock.realtime_horizon()
-        return self._target
+        return self._target + RESOLUTION
 
     def _next(self) -> _Entry | None:
         while self._queue and self._queue[0].cancelled:
@@ -213,7 +217,7 @@ class Simulation:
 
     def _idle_through(self, when: float) -> bool:
         entry = self._next()
-        return not self._working and (entry is None or entry.time > when)
+        return not self._working and (entry is None or entry.time > when + RESOLUTION)
 
     def advance_to(self, when: float) -> None:
         """Process everything due up to ``when``, then set the clock to ``when``.

@@ -141,3 +141,17 @@ def test_realtime_mode_follows_wall_time_times_speed() -> None:
     assert [b - a for a, b in itertools.pairwise(times)] == [3600, 3600]
     assert times[0] >= 3600 and clock.now() >= times[-1]
     sim.close()
+
+
+def test_advancing_to_an_events_rounded_time_processes_it() -> None:
+    # An event at a fractional millisecond, reached through the millisecond-rounded ISO time.
+    sim = Simulation(SimulatedClock(1_767_225_605.0, "manual"))
+    seen: list[float] = []
+    event_time = 1_767_225_605.0205
+    sim.call_at(event_time, "k", lambda: seen.append(sim.clock.now()))
+    assert isoformat(event_time) == "2026-01-01T00:00:05.020Z"  # below the event
+    sim.advance_to(parse_time(isoformat(event_time)))
+    assert seen == []  # rounded down: not reached
+    sim.advance_to(parse_time("2026-01-01T00:00:05.021Z"))  # rounded up, as clock_state gives it
+    assert seen == [event_time]
+    sim.close()
