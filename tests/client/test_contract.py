@@ -12,13 +12,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
+from client import AdminClient, EmulatorClient, ExperimentClient, ProjectClient, wait_for_run
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
     LossFunctionConfig,
     OptimizerConfig,
 )
-
-from client import AdminClient, EmulatorClient, ExperimentClient, ProjectClient, wait_for_run
 from tests.client.conftest import KEY
 from trainer.synthetic import TARGET, synthetic_panel
 
@@ -406,10 +406,9 @@ def test_qcog_env_picks_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_exported_members() -> None:
+    import client
     import qcogclient
     from qcogclient.qcog import models, typ
-
-    import client
 
     assert sorted(client.__all__) == sorted(
         name for name in dir(client) if not name.startswith("_") and name in client.__all__

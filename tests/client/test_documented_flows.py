@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
+from client import ExperimentClient, wait_for_run
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
     LossFunctionConfig,
     OptimizerConfig,
     PerGroupOptimizerParams,
 )
-
-from client import ExperimentClient, wait_for_run
 from trainer.synthetic import TARGET, synthetic_panel
 
 

@@ -1,0 +1,109 @@
+"""The long-running-jobs guide's job, against a local qcog-mock.
+
+In one terminal:
+
+    .venv/bin/qcog-mock serve
+
+In another (the key is the one `serve` prints; `QCOG_API_KEY` in a `.env` file works too):
+
+    QCOG_API_KEY=qcog-mock-api-key .venv/bin/python examples/long_running_job.py
+
+The script uploads a synthetic dataset shaped like the guide's (77 features and its target),
+submits the guide's job — 24 h timeout, 3 retries — and polls it as the guide does, but on the
+emulator's clock: four simulated days pass in seconds. Each epoch is priced at 3,300 simulated
+seconds (an emulator-only parameter, ignored by the real platform) so that the job needs all four
+attempts; early stopping is left off for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from client import EmulatorClient, ExperimentClient, wait_for_run
+from qcog_types.pytorch_models.hyperparameters import (
+    GeneralHSModelHyperparameters,
+    GradientClippingConfig,
+    LossFunctionConfig,
+    OptimizerConfig,
+    PerGroupOptimizerParams,
+    SchedulerConfig,
+)
+from trainer.synthetic import synthetic_panel
+
+number_of_columns = 77
+
+hyperparameters = GeneralHSModelHyperparameters(
+    hsm_model="general",
+    epochs=100,
+    batch_size=2000,
+    seed=24,
+    target="scaled_demedian_forward_return_22d",
+    device="cpu",
+    input_operator_count=number_of_columns,
+    output_operator_count=1,
+    hilbert_space_dims=4,
+    complex=True,
+    split=0.2,
+    optimizer_config=OptimizerConfig(
+        type="Adam",
+        default_params={"lr": 0.01},
+        group_params=[
+            PerGroupOptimizerParams(
+                param_name_contains=["input_diag"], params={"lr": 1e-4, "weight_decay": 0}
+            )
+        ],
+    ),
+    loss_fn_config=LossFunctionConfig(type="MSELoss", params={}),
+    scheduler_config=SchedulerConfig(type="StepLR", params={"step_size": 25, "gamma": 0.5}),
+    gradient_clipping_config=GradientClippingConfig(max_norm=1.0, norm_type=2),
+)
+
+
+async def main() -> None:
+    client = ExperimentClient(api_key=os.getenv("QCOG_API_KEY"))
+
+    frame = synthetic_panel(dates=100, assets=100, seed=0)  # 10,000 rows × 78 columns
+    uploaded = await client.project_client.upload_dataset(frame, "training-dat  ", override=True)
+    if "error" in uploaded:
+        raise SystemExit(f"Upload failed (is `qcog-mock serve` running?): {uploaded['error']}")
+
+    submitted = await client.run_experiment(
+        "long-running-job",
+        "This is a long running job",
+        experiment_name="pytorch-models",
+        dataset_name="training-dat  ",
+        instance="cpu",
+        parameters={
+            "hyperparameters": hyperparameters,
+            "cpu_count": 4,
+            "memory": 16384,
+            "timeout": 3600 * 24,  # 24 hours per attempt
+            "retries": 3,  # up to 4 attempts: 4 days
+            "emulator": {"epoch_seconds": 3300},  # qcog-mock only
+        },
+        override=True,
+        local_webhook_url=None,
+    )
+    if "error" in submitted:
+        raise SystemExit(f"Submission failed: {submitted['error']}")
+    print(f"Submitted run {submitted['response']['run_id']}; waiting on the emulator's clock…")
+
+    run = await wait_for_run(client, "long-running-job")  # an extension: seconds, not days
+    print(f"Status: {run['status']}")
+    for attempt in run["attempts"]:
+        print(
+            f"  attempt {attempt['number']}: {attempt['outcome']} "
+            f"({attempt['started_at']} → {attempt['ended_at']}, "
+            f"{attempt['epochs_completed']} epochs)"
+        )
+    print(f"Metrics: test_loss={run['metrics'].get('test_loss')}, errors={run['errors']}")
+
+    async with EmulatorClient.for_client(client) as emulator:
+        clock = await emulator.clock()
+        print(f"Simulated time is now {clock['now']}")
+    await client.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
