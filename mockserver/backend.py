@@ -39,6 +39,7 @@ from mockserver.runparams import GPU_TYPES, validate_params
 from mockserver.settings import Settings
 from mockserver.simulation import Simulation
 from mockserver.store import Store
+from mockserver.webhooks import Webhooks, check_secret, check_url, new_secret, public_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class PlatformBackend:
         self._start_engine()
         self._seed()
         self.jobs.recover()
+        self.webhooks.recover()
 
     # Engine --------------------------------------------------------------------------------
 
@@ -107,6 +109,23 @@ class PlatformBackend:
         self.sim = Simulation(self.clock)
         self.sim.on_time_change = lambda _: self._save_clock()
         self.jobs = Jobs(self.store, self.sim, self.files, self.settings, self.emit)
+        s = self.settings
+        secret = s.webhook_secret or self.store.setting("webhook_secret") or new_secret()
+        self.store.set_setting("webhook_secret", check_secret(secret))
+        endpoints = list(self.store.setting("webhook_endpoints") or [])
+        for url in s.webhook_urls:
+            check_url(url, allow_remote=s.allow_remote_webhooks, field="--webhook-url")
+            if url not in endpoints:
+                endpoints.append(url)
+        self.store.set_setting("webhook_endpoints", endpoints)
+        self.webhooks = Webhooks(
+            self.store,
+            self.sim,
+            secret=secret,
+            endpoints=endpoints,
+            checkpoints=s.webhook_checkpoints,
+            timeout=s.webhook_timeout,
+        )
 
     def _save_clock(self) -> None:
         self.store.set_setting(
@@ -116,6 +135,7 @@ class PlatformBackend:
     def close(self) -> None:
         self.sim.close()
         self.jobs.close()
+        self.webhooks.close()
         self.store.close()
         if self._scratch is not None:
             self._scratch.cleanup()
@@ -124,6 +144,7 @@ class PlatformBackend:
         """Back to the seed state: every resource, file, event and the clock."""
         self.sim.close()
         self.jobs.close()
+        self.webhooks.close()
         self.store.clear()
         self.files.clear()
         self._start_engine()
@@ -147,7 +168,8 @@ class PlatformBackend:
         if run is not None:
             body.update(run_id=run["id"], run_name=run["name"], status=run["status"])
         body.update(data)
-        self.store.add_event(now, type_, run["id"] if run else None, body)
+        seq = self.store.add_event(now, type_, run["id"] if run else None, body)
+        self.webhooks.enqueue(seq, body, run)
 
     # Seed data -----------------------------------------------------------------------------
 
@@ -637,6 +659,8 @@ class PlatformBackend:
         self, project_id: str, body: dict[str, Any], local_webhook_url: str | None
     ) -> dict[str, Any]:
         name = _check_name("name", body.get("name"))
+        if local_webhook_url is not None:
+            check_url(local_webhook_url, allow_remote=self.settings.allow_remote_webhooks)
         project = self.get_project(project_id)
         for field, kind, label in (
             ("experiment_id", "experiment", "Experiment"),
@@ -813,3 +837,28 @@ class PlatformBackend:
 
     def events(self, run_id: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         return self.store.events(run_id, after, limit)
+
+    # Webhooks ------------------------------------------------------------------------------
+
+    def webhook_settings(self) -> dict[str, Any]:
+        return self.webhooks.settings()
+
+    def add_webhook_endpoint(self, url: str) -> dict[str, Any]:
+        check_url(url, allow_remote=self.settings.allow_remote_webhooks, field="url")
+        if url not in self.webhooks.endpoints:
+            self.webhooks.endpoints.append(url)
+            self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
+        return self.webhooks.settings()
+
+    def remove_webhook_endpoint(self, url: str) -> dict[str, Any]:
+        if url not in self.webhooks.endpoints:
+            raise NotFound("Webhook endpoint", url, by="url")
+        self.webhooks.endpoints.remove(url)
+        self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
+        return self.webhooks.settings()
+
+    def deliveries(self, run_id: str | None, status: str | None) -> list[dict[str, Any]]:
+        return [public_delivery(d) for d in self.store.deliveries(status, run_id)]
+
+    def resend(self, delivery_id: int) -> dict[str, Any]:
+        return public_delivery(self.webhooks.resend(delivery_id))

@@ -1,6 +1,7 @@
 """The ``qcog-mock`` command.
 
 qcog-mock demo  [--rows 20000] [--epochs 100]
+qcog-mock listen --secret whsec_… [--port 8080]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
                 [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now]
 """
@@ -8,8 +9,10 @@ qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from mockserver.clock import CLOCK_MODES, DEFAULT_START, isoformat, parse_time, wall_time
@@ -52,6 +55,23 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=_positive, default=512.0)
     serve.add_argument("--torch-threads", type=int, default=1, help="intra-op threads for training")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--webhook-url", action="append", default=[], help="a server-wide webhook (repeatable)"
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        help="whsec_… signing secret (default: QCOG_MOCK_WEBHOOK_SECRET, or kept)",
+    )
+    serve.add_argument(
+        "--webhook-checkpoints", action="store_true", help="also post checkpoint.saved events"
+    )
+    serve.add_argument(
+        "--allow-remote-webhooks", action="store_true", help="allow webhook URLs off this machine"
+    )
+    listen = commands.add_parser("listen", help="receive and verify webhooks, print them")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=8080)
+    listen.add_argument("--secret", required=True, help="the whsec_… secret `serve` prints")
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
     demo.add_argument("--rows", type=int, default=20_000)
     demo.add_argument("--epochs", type=int, default=100)
@@ -71,6 +91,10 @@ def serve(args: argparse.Namespace) -> None:
         start_time=args.start_time,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         torch_threads=args.torch_threads,
+        webhook_urls=tuple(args.webhook_url),
+        webhook_secret=args.webhook_secret,
+        webhook_checkpoints=args.webhook_checkpoints or None,
+        allow_remote_webhooks=args.allow_remote_webhooks or None,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Training threads hold the GIL between torch calls; a short switch interval lets the
@@ -85,14 +109,31 @@ def serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     print(f"  API key: {settings.api_key}   (export QCOG_API_KEY={settings.api_key})", flush=True)
+    print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
     print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def listen(args: argparse.Namespace) -> None:
+    from mockserver.receiver import WebhookReceiver, print_event
+    from mockserver.webhooks import check_secret
+
+    try:
+        check_secret(args.secret)
+    except ValueError as error:
+        raise SystemExit(f"--secret: {error}") from None
+    receiver = WebhookReceiver(args.secret, host=args.host, port=args.port, on_event=print_event)
+    print(f"Listening for verified webhooks on {receiver.url} (Ctrl-C to stop)", flush=True)
+    with receiver, contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         serve(args)
+    elif args.command == "listen":
+        listen(args)
     elif args.command == "demo":
         from mockserver.demo import run_demo
 

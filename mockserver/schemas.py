@@ -95,6 +95,11 @@ class ClockMode(BaseModel):
     speed: float | None = Field(default=None, gt=0)
 
 
+class WebhookEndpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+
+
 # Responses --------------------------------------------------------------------------------
 
 

@@ -18,6 +18,8 @@ class Settings:
     """Everything that shapes the emulator's behaviour.
 
     ``data_dir=None`` keeps the database in memory and files in a temporary folder (tests).
+    Webhooks go to each run's ``local_webhook_url`` and to ``webhook_urls``, signed with
+    ``webhook_secret`` (generated, then kept in the data dir, when not given).
     ``start_delay`` and ``retry_delay`` are simulated seconds a run waits, ``pending``, before its
     first attempt (provisioning) and between attempts; they are recorded but not counted in the
     run's runtime.
@@ -37,6 +39,11 @@ class Settings:
     max_upload_bytes: int = 512 * 1024 * 1024
     seed: int = 0
     torch_threads: int = 1
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    webhook_checkpoints: bool = False
+    webhook_timeout: float = 3.0
+    allow_remote_webhooks: bool = False
 
     @classmethod
     def from_environment(cls, **overrides: object) -> Settings:
@@ -44,5 +51,7 @@ class Settings:
         values: dict[str, object] = {}
         if key := os.environ.get("QCOG_API_KEY", "").strip():
             values["api_key"] = key
+        if secret := os.environ.get("QCOG_MOCK_WEBHOOK_SECRET", "").strip():
+            values["webhook_secret"] = secret
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

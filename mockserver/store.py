@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS events (
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -72,7 +78,7 @@ class Store:
 
     def clear(self) -> None:
         with self.transaction() as db:
-            for table in ("resources", "checkpoints", "events", "settings"):
+            for table in ("resources", "checkpoints", "events", "settings", "deliveries"):
                 db.execute(f"DELETE FROM {table}")  # fixed table names
 
     # Resources ------------------------------------------------------------------------------
@@ -167,6 +173,46 @@ class Store:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
         return [{"seq": r["seq"], **json.loads(r["body"])} for r in rows]
+
+    # Webhook deliveries (the outbox) ----------------------------------------------------------
+
+    def add_delivery(self, doc: dict[str, Any]) -> dict[str, Any]:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO deliveries (status, run_id, body) VALUES (?, ?, ?)",
+                (doc["status"], doc.get("run_id"), "{}"),
+            )
+            doc = {"id": int(cursor.lastrowid or 0), **doc}
+            db.execute("UPDATE deliveries SET body = ? WHERE id = ?", (json.dumps(doc), doc["id"]))
+        return doc
+
+    def put_delivery(self, doc: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET status = ?, body = ? WHERE id = ?",
+                (doc["status"], json.dumps(doc), doc["id"]),
+            )
+
+    def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM deliveries WHERE id = ?", (delivery_id,)
+            ).fetchone()
+        return json.loads(row["body"]) if row else None
+
+    def deliveries(
+        self, status: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        query, args = "SELECT body FROM deliveries WHERE 1 = 1", []
+        if status is not None:
+            query += " AND status = ?"
+            args.append(status)
+        if run_id is not None:
+            query += " AND run_id = ?"
+            args.append(run_id)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [json.loads(r["body"]) for r in rows]
 
     # Settings -------------------------------------------------------------------------------
 

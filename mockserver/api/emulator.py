@@ -69,3 +69,33 @@ def events(
     return backend.events(
         optional(run_id), number("after", after, 0), number("limit", limit, 10_000)
     )
+
+
+@router.get("/webhooks", description="The signing secret, the server-wide endpoints, the schedule.")
+def webhooks(backend: BackendDep) -> dict[str, Any]:
+    return backend.webhook_settings()
+
+
+@router.post("/webhooks/endpoints", description='Add a server-wide endpoint: {"url": …}.')
+def add_endpoint(body: schemas.WebhookEndpoint, backend: BackendDep) -> dict[str, Any]:
+    return backend.add_webhook_endpoint(body.url)
+
+
+@router.delete("/webhooks/endpoints")
+def remove_endpoint(url: str, backend: BackendDep) -> dict[str, Any]:
+    return backend.remove_webhook_endpoint(url)
+
+
+@router.get(
+    "/webhooks/deliveries",
+    description="Every delivery with each attempt's status code, error, simulated and wall time.",
+)
+def deliveries(
+    backend: BackendDep, run_id: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    return backend.deliveries(optional(run_id), optional(status))
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/resend", description="Send it again now.")
+def resend(delivery_id: int, backend: BackendDep) -> dict[str, Any]:
+    return backend.resend(delivery_id)

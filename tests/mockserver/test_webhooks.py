@@ -1,0 +1,264 @@
+"""Webhooks: signed, in timeline order, retried on the simulated clock, kept in an outbox."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from client import EmulatorClient, ExperimentClient, wait_for_run
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.clock import parse_time, wall_time
+from mockserver.receiver import WebhookReceiver
+from mockserver.settings import Settings
+from mockserver.webhooks import BACKOFF_SECONDS, sign
+from tests.mockserver.helpers import KEY, Platform, api_client, dataset_csv, hyperparameters
+
+HOUR = 3600
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/webhooks"  # nothing listens there any more
+
+
+@pytest.fixture
+def receiver(backend: PlatformBackend) -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(backend.webhooks.secret) as receiver:
+        yield receiver
+
+
+def timeline_types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events if e["type"] != "checkpoint.saved"]
+
+
+async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
+    backend: PlatformBackend, receiver: WebhookReceiver
+) -> None:
+    transport = httpx.ASGITransport(app=create_app(backend))
+    async with ExperimentClient(
+        api_key=KEY, base_url="http://testserver/api", transport=transport
+    ) as client:
+        await client.project_client.upload_dataset(io.BytesIO(dataset_csv()), "training-dat  ")
+        submitted = await client.run_experiment(
+            "long-running-job",
+            "This is a long running job",
+            experiment_name="pytorch-models",
+            dataset_name="training-dat  ",
+            instance="cpu",
+            parameters={
+                "hyperparameters": hyperparameters(epochs=8),
+                "cpu_count": 4,
+                "memory": 16384,
+                "timeout": 3600 * 24,
+                "retries": 3,
+                "emulator": {"epoch_seconds": 10 * HOUR},  # two epochs per attempt
+            },
+            local_webhook_url=receiver.url,
+        )
+        run_id = submitted["response"]["run_id"]
+        run = await wait_for_run(client, "long-running-job")
+        async with EmulatorClient.for_client(client) as emulator:
+            timeline = await emulator.events(run_id)
+
+    assert run["status"] == "completed" and len(run["attempts"]) == 4
+    expected = timeline_types(timeline)
+    assert receiver.types(run_id) == expected
+    assert expected.count("attempt.timed_out") == 3 and expected[-1] == "run.completed"
+    assert [e["timestamp"] for e in receiver.events] == [
+        e["time"] for e in timeline if e["type"] != "checkpoint.saved"
+    ]
+    # An independent implementation of the spec accepts every delivery.
+    verifier = Webhook(backend.webhooks.secret)
+    for request in receiver.requests:
+        payload = verifier.verify(request["body"], request["headers"])
+        headers = {k.lower(): v for k, v in request["headers"].items()}
+        assert headers["x-qcog-mock-time"] == payload["timestamp"]
+        assert abs(int(headers["webhook-timestamp"]) - wall_time()) < 300  # wall clock
+    last = receiver.events[-1]
+    assert last["data"]["run"]["status"] == "completed"
+    assert last["data"]["run"]["metrics"]["epochs_completed"] == 8
+    timed_out = next(e for e in receiver.events if e["type"] == "attempt.timed_out")
+    assert "timed out after 86400 s" in timed_out["data"]["reason"]
+    assert len({e["id"] for e in receiver.events}) == len(receiver.events)
+
+
+async def test_a_failing_receiver_gets_every_event_on_the_backoff_schedule(
+    backend: PlatformBackend, platform: Platform
+) -> None:
+    with WebhookReceiver(backend.webhooks.secret, fail_first=4) as receiver:
+        dataset = await platform.dataset_id()
+        body = platform.run_body(dataset, emulator={"epoch_seconds": 60})
+        created = await platform.client.post(
+            f"{platform.project}/experiment_runs",
+            json=body,
+            params={"local_webhook_url": receiver.url},
+        )
+        run_id = created.json()["id"]
+        await platform.advance(48 * HOUR)
+        timeline = await platform.events(run_id)
+        assert sorted(receiver.types(run_id)) == sorted(timeline_types(timeline))
+        deliveries = (await platform.client.get("/_emulator/webhooks/deliveries")).json()
+    assert all(d["status"] == "delivered" for d in deliveries)
+    retried = [d for d in deliveries if len(d["attempts"]) > 1]
+    assert retried, "the first deliveries needed retries"
+    for delivery in retried:
+        times = [parse_time(a["simulated_at"]) for a in delivery["attempts"]]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert gaps == list(BACKOFF_SECONDS[: len(gaps)])
+        assert [a["status_code"] for a in delivery["attempts"]][:-1] == [503] * (len(times) - 1)
+        assert delivery["attempts"][-1]["status_code"] == 200
+    ids = [r["headers"]["webhook-id"] for r in receiver.requests if r["answer"] == 503]
+    assert len(ids) == 4  # and every one of them came again under the same id:
+    assert set(ids) <= {e["id"] for e in receiver.events}
+
+
+async def test_a_receiver_that_never_answers_leaves_failed_deliveries_and_the_run_unharmed(
+    platform: Platform,
+) -> None:
+    dataset = await platform.dataset_id()
+    body = platform.run_body(dataset, emulator={"epoch_seconds": 60})
+    created = await platform.client.post(
+        f"{platform.project}/experiment_runs",
+        json=body,
+        params={"local_webhook_url": closed_port_url()},
+    )
+    run_id = created.json()["id"]
+    await platform.advance(24 * HOUR)
+    assert (await platform.run(run_id))["status"] == "completed"
+    deliveries = (
+        await platform.client.get("/_emulator/webhooks/deliveries", params={"run_id": run_id})
+    ).json()
+    assert deliveries and all(d["status"] == "failed" for d in deliveries)
+    assert all(len(d["attempts"]) == len(BACKOFF_SECONDS) + 1 for d in deliveries)
+    assert all("ConnectError" in d["attempts"][-1]["error"] for d in deliveries)
+
+
+def test_a_tampered_body_or_a_wrong_secret_fails_verification(backend: PlatformBackend) -> None:
+    secret = backend.webhooks.secret
+    body = json.dumps({"type": "run.completed", "data": {"run": {"id": "r"}}})
+    timestamp = int(wall_time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, "msg_1", timestamp, body),
+    }
+    Webhook(secret).verify(body, headers)  # the genuine one passes the independent check
+    with WebhookReceiver(secret) as receiver:
+        genuine = httpx.post(receiver.url, content=body, headers=headers)
+        tampered = httpx.post(
+            receiver.url, content=body.replace("completed", "failed"), headers=headers
+        )
+    with WebhookReceiver("whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB") as stranger:
+        wrong_secret = httpx.post(stranger.url, content=body, headers=headers)
+    assert genuine.status_code == 200 and receiver.types() == ["run.completed"]
+    assert tampered.status_code == 400 and "verification failed" in tampered.json()["detail"]
+    assert wrong_secret.status_code == 400 and stranger.events == []
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.replace("completed", "failed"), headers)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("ftp://127.0.0.1/hook", "not an http(s) URL"),
+        ("not a url", "not an http(s) URL"),
+        ("http://example.com/hook", "--allow-remote-webhooks"),
+        ("http://10.1.2.3:8080/hook", "--allow-remote-webhooks"),
+    ],
+)
+async def test_bad_webhook_urls_are_rejected_at_submission(
+    platform: Platform, url: str, fragment: str
+) -> None:
+    dataset = await platform.dataset_id()
+    response = await platform.client.post(
+        f"{platform.project}/experiment_runs",
+        json=platform.run_body(dataset),
+        params={"local_webhook_url": url},
+    )
+    assert response.status_code == 422
+    assert (
+        "local_webhook_url" in response.json()["detail"] and fragment in response.json()["detail"]
+    )
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allow_remote_webhooks": True}])
+async def test_remote_webhook_urls_are_allowed_with_the_flag(platform: Platform) -> None:
+    dataset = await platform.dataset_id()
+    response = await platform.client.post(
+        f"{platform.project}/experiment_runs",
+        json=platform.run_body(dataset),
+        params={"local_webhook_url": "https://example.com/hook"},
+    )
+    assert response.status_code == 201
+
+
+async def test_server_endpoints_checkpoint_events_and_resend(
+    backend: PlatformBackend, receiver: WebhookReceiver, platform: Platform
+) -> None:
+    backend.webhooks.checkpoints = True
+    settings = (
+        await platform.client.post("/_emulator/webhooks/endpoints", json={"url": receiver.url})
+    ).json()
+    assert settings["endpoints"] == [receiver.url] and settings["secret"].startswith("whsec_")
+    dataset = await platform.dataset_id()
+    run = await platform.submit(dataset, emulator={"epoch_seconds": 60})  # no local_webhook_url
+    await platform.advance(HOUR)
+    types = receiver.types(run["id"])
+    assert types.count("checkpoint.saved") == 6 and types[-1] == "run.completed"
+    first = (await platform.client.get("/_emulator/webhooks/deliveries")).json()[0]
+    resent = (
+        await platform.client.post(f"/_emulator/webhooks/deliveries/{first['id']}/resend")
+    ).json()
+    assert resent["status"] == "pending"
+    await platform.advance(1)
+    again = [r for r in receiver.requests if r["headers"]["webhook-id"] == first["message_id"]]
+    assert len(again) == 2  # the same message id, delivered twice (at least once)
+    assert receiver.types(run["id"]) == types  # the receiver's view de-duplicates
+    removed = await platform.client.delete(
+        "/_emulator/webhooks/endpoints", params={"url": receiver.url}
+    )
+    assert removed.json()["endpoints"] == []
+    missing = await platform.client.delete(
+        "/_emulator/webhooks/endpoints", params={"url": receiver.url}
+    )
+    assert missing.status_code == 404
+
+
+async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
+    url = closed_port_url()
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
+    backend = PlatformBackend(settings)
+    async with api_client(backend) as client:
+        platform = await Platform(client).setup()
+        dataset = await platform.dataset_id()
+        body = platform.run_body(dataset, emulator={"epoch_seconds": 60})
+        await client.post(
+            f"{platform.project}/experiment_runs", json=body, params={"local_webhook_url": url}
+        )
+        await platform.advance(HOUR)  # the receiver is down: every delivery waits for a retry
+    secret = backend.webhooks.secret
+    backend.close()
+
+    restarted = PlatformBackend(settings)
+    assert restarted.webhooks.secret == secret  # kept in the data dir
+    with WebhookReceiver(secret, port=port) as receiver:
+        async with api_client(restarted) as client:
+            await Platform(client).advance(24 * HOUR)
+            deliveries = (await client.get("/_emulator/webhooks/deliveries")).json()
+    restarted.close()
+    assert all(d["status"] == "delivered" for d in deliveries)
+    assert receiver.types()[-1] == "run.completed"
+    assert len(receiver.events) == len(deliveries)
