@@ -6,7 +6,8 @@ import io
 import itertools
 import json
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,8 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-def receiver(backend: PlatformBackend) -> Iterator[WebhookReceiver]:
-    with WebhookReceiver(backend.webhooks.secret) as receiver:
-        yield receiver
+def receiver(backend: PlatformBackend, make_webhook_receiver) -> WebhookReceiver:
+    return make_webhook_receiver(backend.webhooks.secret)  # the plugin's fixture
 
 
 def timeline_types(events: list[dict[str, Any]]) -> list[str]:
@@ -262,3 +262,64 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     assert all(d["status"] == "delivered" for d in deliveries)
     assert receiver.types()[-1] == "run.completed"
     assert len(receiver.events) == len(deliveries)
+
+
+def test_the_plugin_fixture_reads_the_secret_from_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        """
+        import httpx
+        from mockserver.clock import wall_time
+        from mockserver.webhooks import sign
+
+        def test_receive(webhook_receiver, monkeypatch):
+            body = '{"type": "run.completed", "data": {"run": {"id": "r"}}}'
+            now = int(wall_time())
+            headers = {"webhook-id": "msg_9", "webhook-timestamp": str(now),
+                       "webhook-signature": sign(webhook_receiver.secret, "msg_9", now, body)}
+            answer = httpx.post(webhook_receiver.url, content=body, headers=headers)
+            assert answer.status_code == 200
+            assert webhook_receiver.wait_for("run.completed", run_id="r")["type"] == "run.completed"
+        """
+    )
+    secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+    monkeypatch.setenv("QCOG_MOCK_WEBHOOK_SECRET", secret)
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_qcog_mock_listen_prints_verified_events() -> None:
+    secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+    url = closed_port_url()
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    command = [sys.executable, "-m", "mockserver.cli", "listen", "--port", port, "--secret", secret]
+    listener = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout is not None
+        assert "Listening for verified webhooks" in listener.stdout.readline()
+        body = json.dumps(
+            {
+                "type": "attempt.timed_out",
+                "id": "msg_3",
+                "timestamp": "2026-01-02T00:00:05Z",
+                "data": {"run": {"id": "r", "name": "long-running-job", "attempt": 1},
+                         "reason": "timed out after 86400 s"},
+            }
+        )  # fmt: skip
+        now = int(wall_time())
+        headers = {
+            "webhook-id": "msg_3",
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign(secret, "msg_3", now, body),
+        }
+        assert httpx.post(url, content=body, headers=headers).status_code == 200
+        line = listener.stdout.readline()
+        assert "[2026-01-02T00:00:05Z] attempt.timed_out" in line
+        assert "long-running-job" in line and "timed out after 86400 s" in line
+        assert httpx.post(url, content=body + " ", headers=headers).status_code == 400
+    finally:
+        listener.kill()
+        listener.wait()
