@@ -35,7 +35,7 @@ from mockserver.errors import (
 )
 from mockserver.files import Files
 from mockserver.jobs import TERMINAL, Jobs, runtime_limit, runtime_seconds
-from mockserver.runparams import GPU_TYPES, validate_params
+from mockserver.runparams import GPU_TYPES, RunParams, parse_faults, validate_params
 from mockserver.settings import Settings
 from mockserver.simulation import Simulation
 from mockserver.store import Store
@@ -125,7 +125,10 @@ class PlatformBackend:
             endpoints=endpoints,
             checkpoints=s.webhook_checkpoints,
             timeout=s.webhook_timeout,
+            faults_for=self._faults_for,
+            on_fault=lambda run_id, fault, where: self.jobs.fault(run_id, fault, **where),
         )
+        self.jobs.server_faults = parse_faults(self.store.setting("faults") or [])
 
     def _save_clock(self) -> None:
         self.store.set_setting(
@@ -837,6 +840,22 @@ class PlatformBackend:
 
     def events(self, run_id: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         return self.store.events(run_id, after, limit)
+
+    # Fault plans ---------------------------------------------------------------------------
+
+    def _faults_for(self, run_id: str) -> list[Any]:
+        run = self.store.get("run", run_id)
+        emulator = RunParams.model_validate(run["params"]).emulator if run else None
+        return [*(emulator.faults if emulator else []), *self.jobs.server_faults]
+
+    def faults(self) -> list[dict[str, Any]]:
+        return [f.model_dump() for f in self.jobs.server_faults]
+
+    def set_faults(self, plan: Any) -> list[dict[str, Any]]:
+        """Replace the server-wide fault plan (it applies to every run from now on)."""
+        self.jobs.server_faults = parse_faults(plan)
+        self.store.set_setting("faults", self.faults())
+        return self.faults()
 
     # Webhooks ------------------------------------------------------------------------------
 

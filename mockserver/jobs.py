@@ -93,10 +93,19 @@ class AttemptContext:
     def on_epoch_start(self, epoch: int) -> None:
         self.process.check()
         self.reached_epoch = epoch
+        cost = self.epoch_cost
         for fault in self.faults:
-            if fault.attempt == self.number and fault.epoch == epoch:
+            if fault.type == "crash" and (fault.attempt, fault.epoch) == (self.number, epoch):
+                self.jobs.fault(self.status_id, fault, attempt=self.number, epoch=epoch)
                 raise InjectedCrash(fault.message)
-        end = self.epoch_start + self.epoch_cost
+            hangs = fault.type == "hang" and fault.attempt == self.number
+            if hangs and (fault.epoch is None or epoch >= fault.epoch):
+                self.jobs.fault(self.status_id, fault, attempt=self.number, epoch=epoch)
+                self.process.sleep_until(self.deadline)
+                raise AttemptTimedOut
+            if fault.type == "slow" and epoch >= fault.from_epoch:
+                cost = fault.epoch_seconds
+        end = self.epoch_start + cost
         if end > self.deadline:
             self.process.sleep_until(self.deadline)
             raise AttemptTimedOut
@@ -127,6 +136,7 @@ class Jobs:
         self.files = files
         self.settings = settings
         self.emit = emit
+        self.server_faults: list[Any] = []  # the server-wide fault plan (/_emulator/faults)
         self._lock = threading.RLock()
         self._processes: dict[str, Process] = {}
 
@@ -242,7 +252,7 @@ class Jobs:
             epoch_start=epoch_start,
             deadline=attempt["deadline_s"],
             epoch_cost=self.epoch_cost(run, params),
-            faults=emulator.faults if emulator else [],
+            faults=[*(emulator.faults if emulator else []), *self.server_faults],
         )
         dataset = self.store.get("dataset", run["dataset_id"])
         dataset_path = str(self.files.dataset(run["dataset_id"])) if dataset else "(deleted)"
@@ -283,6 +293,12 @@ class Jobs:
         if checkpoints and checkpoints[-1]["attempt"] == attempt["number"]:
             return max(attempt["started_at_s"], checkpoints[-1]["created_at_s"])
         return float(attempt["started_at_s"])
+
+    def fault(self, run_id: str, fault: Any, **where: Any) -> None:
+        """Record an injected fault in the timeline."""
+        run = self.run(run_id)
+        if run is not None:
+            self.emit("fault.injected", run, fault=fault.model_dump(), **where)
 
     def last_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         checkpoints = self.store.checkpoints(run_id)

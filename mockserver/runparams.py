@@ -35,20 +35,57 @@ def _integer(value: Any) -> Any:
 Integer = Annotated[int, BeforeValidator(_integer)]
 
 
-class CrashFault(BaseModel):
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CrashFault(_Fault):
     """Raise at the start of ``epoch`` (1-based, counted over the whole run) in ``attempt``."""
 
-    model_config = ConfigDict(extra="forbid")
     type: Literal["crash"]
     attempt: Integer = Field(ge=1)
     epoch: Integer = Field(ge=1)
     message: str = "injected crash"
 
 
+class HangFault(_Fault):
+    """Attempt ``attempt`` stops progressing (from ``epoch``, else at once) until it times out."""
+
+    type: Literal["hang"]
+    attempt: Integer = Field(ge=1)
+    epoch: Integer | None = Field(default=None, ge=1)
+
+
+class SlowFault(_Fault):
+    """From ``from_epoch`` on, every epoch costs ``epoch_seconds``."""
+
+    type: Literal["slow"]
+    from_epoch: Integer = Field(ge=1)
+    epoch_seconds: float = Field(gt=0)
+
+
+class WebhookFault(_Fault):
+    """Deliveries misbehave: for the first ``first`` messages, or for ``seconds`` after submission.
+
+    ``down``: the endpoint answers ``status`` (default 503); ``timeout``: it does not answer;
+    ``duplicate``: each message is delivered twice; ``delay``: each message is held back
+    ``delay_seconds``, so later ones overtake it.
+    """
+
+    type: Literal["webhook_down", "webhook_timeout", "webhook_duplicate", "webhook_delay"]
+    first: Integer | None = Field(default=None, ge=1)
+    seconds: float | None = Field(default=None, gt=0)
+    status: Integer = Field(default=503, ge=300, le=599)
+    delay_seconds: float = Field(default=600, gt=0)
+
+
+Fault = Annotated[CrashFault | HangFault | SlowFault | WebhookFault, Field(discriminator="type")]
+
+
 class EmulatorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     epoch_seconds: float | None = Field(default=None, gt=0)
-    faults: list[CrashFault] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
 
 
 class RunParams(BaseModel):
@@ -125,3 +162,14 @@ def validate_params(
     except ValueError as error:
         raise Invalid(f"params.hyperparameters.hsm_model: {error}") from None
     return run_params, hyperparameters
+
+
+_FAULT_LIST = pydantic.TypeAdapter(list[Fault])
+
+
+def parse_faults(plan: Any) -> list[Any]:
+    """A validated fault plan; ``Invalid`` naming the entry at fault."""
+    try:
+        return _FAULT_LIST.validate_python(plan)
+    except pydantic.ValidationError as error:
+        raise Invalid(_pydantic_problems("faults", error)) from None

@@ -29,13 +29,13 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from mockserver.clock import isoformat, wall_time
+from mockserver.clock import isoformat, parse_time, wall_time
 from mockserver.errors import Invalid, NotFound
 from mockserver.simulation import Simulation
 from mockserver.store import Store
@@ -135,9 +135,13 @@ class Webhooks:
         endpoints: list[str],
         checkpoints: bool,
         timeout: float,
+        faults_for: Callable[[str], list[Any]] = lambda run_id: [],
+        on_fault: Callable[[str, Any, dict[str, Any]], None] = lambda run_id, fault, where: None,
     ) -> None:
         self.store = store
         self.sim = sim
+        self.faults_for = faults_for
+        self.on_fault = on_fault
         self.secret = secret
         self.endpoints = list(endpoints)
         self.checkpoints = checkpoints
@@ -159,7 +163,9 @@ class Webhooks:
 
     def enqueue(self, seq: int, event: dict[str, Any], run: dict[str, Any] | None) -> None:
         """Queue the event for the run's webhook URL and every server endpoint."""
-        if run is None or (event["type"] == CHECKPOINT_EVENT and not self.checkpoints):
+        if run is None or event["type"].startswith("fault."):
+            return
+        if event["type"] == CHECKPOINT_EVENT and not self.checkpoints:
             return
         targets = [run["local_webhook_url"]] if run.get("local_webhook_url") else []
         targets += [url for url in self.endpoints if url not in targets]
@@ -187,6 +193,10 @@ class Webhooks:
         }
         body = json.dumps(payload, separators=(",", ":"))
         when = self.sim.clock.now()
+        delay = self._fault(run, "webhook_delay", messages=True)
+        if delay is not None:
+            when += delay.delay_seconds
+            self.on_fault(run["id"], delay, {"message_id": f"msg_{seq}"})
         for index, url in enumerate(targets):
             delivery = self.store.add_delivery(
                 {
@@ -229,8 +239,68 @@ class Webhooks:
             delivery["status"] = "failed"
         self.store.put_delivery(delivery)
 
+    def _fault(
+        self, run: dict[str, Any], kind: str, *, messages: bool = False, before: int | None = None
+    ) -> Any:
+        """The run's ``kind`` fault that applies now, if any.
+
+        ``first`` counts the run's messages (``messages=True``; those before event ``before``)
+        or its delivery attempts.
+        """
+        for fault in self.faults_for(run["id"]):
+            if fault.type != kind:
+                continue
+            if fault.seconds is not None:
+                elapsed = self.sim.clock.now() - parse_time(run["created_at"])
+                if elapsed < fault.seconds:
+                    return fault
+            if fault.first is not None:
+                deliveries = [
+                    d
+                    for d in self.store.deliveries(run_id=run["id"])
+                    if before is None or d["event_seq"] < before
+                ]
+                done = (
+                    len({d["message_id"] for d in deliveries})
+                    if messages
+                    else sum(len(d["attempts"]) for d in deliveries)
+                )
+                if done < fault.first:
+                    return fault
+        return None
+
+    def _injected(self, delivery: dict[str, Any]) -> tuple[Any, str] | None:
+        run = self.store.get("run", delivery["run_id"]) if delivery.get("run_id") else None
+        if run is None:
+            return None
+        for kind in ("webhook_down", "webhook_timeout"):
+            fault = self._fault(run, kind)
+            if fault is not None:
+                error = (
+                    f"injected: endpoint answered HTTP {fault.status}"
+                    if kind == "webhook_down"
+                    else "injected: no answer (timeout)"
+                )
+                return fault, error
+        return None
+
     def _attempt(self, delivery: dict[str, Any]) -> None:
         """One POST; its outcome is appended to ``delivery["attempts"]``."""
+        injected = self._injected(delivery)
+        if injected is not None:
+            fault, message = injected
+            self.on_fault(delivery["run_id"], fault, {"message_id": delivery["message_id"]})
+            delivery["attempts"].append(
+                {
+                    "number": len(delivery["attempts"]) + 1,
+                    "simulated_at": isoformat(self.sim.clock.now()),
+                    "wall_at": isoformat(float(int(wall_time()))),
+                    "status_code": fault.status if fault.type == "webhook_down" else None,
+                    "error": message,
+                    "ok": False,
+                }
+            )
+            return
         simulated = self.sim.clock.now()
         timestamp = int(wall_time())
         headers = {
@@ -254,6 +324,15 @@ class Webhooks:
             response = self._http.post(delivery["url"], content=delivery["body"], headers=headers)
             record["status_code"] = response.status_code
             record["ok"] = 200 <= response.status_code < 300
+            run = self.store.get("run", delivery["run_id"]) if delivery.get("run_id") else None
+            duplicate = (
+                self._fault(run, "webhook_duplicate", messages=True, before=delivery["event_seq"])
+                if run
+                else None
+            )
+            if record["ok"] and duplicate is not None:  # a message succeeds once: sent twice
+                self.on_fault(delivery["run_id"], duplicate, {"message_id": delivery["message_id"]})
+                self._http.post(delivery["url"], content=delivery["body"], headers=headers)
             if not record["ok"]:
                 record["error"] = f"HTTP {response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as error:

@@ -99,3 +99,24 @@ def deliveries(
 @router.post("/webhooks/deliveries/{delivery_id}/resend", description="Send it again now.")
 def resend(delivery_id: int, backend: BackendDep) -> dict[str, Any]:
     return backend.resend(delivery_id)
+
+
+@router.get("/faults", description="The server-wide fault plan, applied to every run.")
+def faults(backend: BackendDep) -> list[dict[str, Any]]:
+    return backend.faults()
+
+
+@router.put(
+    "/faults",
+    description=(
+        "Replace the server-wide fault plan: a list of crash, hang, slow, webhook_down, "
+        "webhook_timeout, webhook_duplicate and webhook_delay faults (see the README)."
+    ),
+)
+def set_faults(plan: list[dict[str, Any]], backend: BackendDep) -> list[dict[str, Any]]:
+    return backend.set_faults(plan)
+
+
+@router.delete("/faults", description="Remove every server-wide fault.")
+def clear_faults(backend: BackendDep) -> list[dict[str, Any]]:
+    return backend.set_faults([])
