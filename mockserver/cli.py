@@ -2,6 +2,7 @@
 
 qcog-mock demo  [--rows 20000] [--epochs 100]
 qcog-mock listen --secret whsec_… [--port 8080]
+qcog-mock scenario list|run [PATHS] [--mode in-process|socket|both]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
                 [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now]
 """
@@ -68,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-remote-webhooks", action="store_true", help="allow webhook URLs off this machine"
     )
+    scenario = commands.add_parser("scenario", help="list or run scenario files")
+    scenario.add_argument("action", choices=["list", "run"])
+    scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")
+    scenario.add_argument("--mode", choices=["in-process", "socket", "both"], default="in-process")
     listen = commands.add_parser("listen", help="receive and verify webhooks, print them")
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=8080)
@@ -114,6 +119,46 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
+def scenarios(args: argparse.Namespace) -> int:
+    """List or run scenarios; the exit status is 1 if any failed or could not be read."""
+    import asyncio
+
+    import torch
+
+    from mockserver.testing.scenarios import MODES, discover, load, run_scenario
+
+    paths = discover(args.paths)
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(load(path))
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 1
+    if args.action == "list":
+        for scenario in loaded:
+            print(f"{scenario.path}  {scenario.title}")
+        return 0
+    torch.set_num_threads(1)
+    modes = MODES if args.mode == "both" else (args.mode,)
+    print(f"{'scenario':<40} {'mode':<11} {'result':<7} {'simulated':>10} {'wall':>7}")
+    failures = []
+    for scenario in loaded:
+        for mode in modes:
+            result = asyncio.run(run_scenario(scenario, mode))
+            name = scenario.path.stem if scenario.path else scenario.title
+            print(
+                f"{name:<40} {mode:<11} {'pass' if result.passed else 'FAIL':<7} "
+                f"{result.simulated_seconds / 3600:>9.1f}h {result.wall_seconds:>6.1f}s",
+                flush=True,
+            )
+            if not result.passed:
+                failures.append(f"{name} ({mode}): {result.message}")
+    for failure in failures:
+        print(f"\n{failure}")
+    return 1 if failures else 0
+
+
 def listen(args: argparse.Namespace) -> None:
     from mockserver.receiver import WebhookReceiver, print_event
     from mockserver.webhooks import check_secret
@@ -134,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args)
     elif args.command == "listen":
         listen(args)
+    elif args.command == "scenario":
+        raise SystemExit(scenarios(args))
     elif args.command == "demo":
         from mockserver.demo import run_demo
 

@@ -9,12 +9,17 @@
 
 Each receiver listens on a free loopback port, verifies every delivery's Standard Webhooks
 signature, and is stopped when the test ends.
+
+The plugin also collects scenario files (``scenarios/*.toml``) as test items, each run in process
+and over a real socket.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -48,3 +53,46 @@ def webhook_receiver(make_webhook_receiver: MakeReceiver) -> WebhookReceiver:
             "or use make_webhook_receiver(secret)"
         )
     return make_webhook_receiver(secret)
+
+
+# Scenario files as test items ------------------------------------------------------------------
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Any) -> pytest.Collector | None:
+    """Every ``*.toml`` in a folder named ``scenarios`` is a scenario, run in both modes."""
+    if file_path.suffix == ".toml" and file_path.parent.name == "scenarios":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from mockserver.testing.scenarios import MODES, load
+
+        scenario = load(self.path)
+        for mode in MODES:
+            yield ScenarioItem.from_parent(self, name=mode, scenario=scenario, mode=mode)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Any, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.mode = mode
+
+    def runtest(self) -> None:
+        from mockserver.testing.scenarios import ScenarioError, run_scenario
+
+        result = asyncio.run(run_scenario(self.scenario, self.mode))  # type: ignore[arg-type]
+        if not result.passed:
+            raise ScenarioError(result.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from mockserver.testing.scenarios import ScenarioError
+
+        if isinstance(excinfo.value, ScenarioError):
+            return f"Scenario '{self.scenario.title}' ({self.mode}) failed:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, f"scenario: {self.scenario.title} [{self.mode}]"

@@ -10,7 +10,7 @@ from client import EmulatorClient, ExperimentClient
 from mockserver.app import create_app
 from mockserver.backend import PlatformBackend
 from mockserver.settings import Settings
-from tests.client.helpers import serve_in_thread
+from mockserver.testing.servers import serve_in_thread
 
 KEY = "client-test-key"
 

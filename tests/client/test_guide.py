@@ -22,7 +22,7 @@ from client import ProjectClient, wait_for_run
 from mockserver.app import create_app
 from mockserver.backend import PlatformBackend
 from mockserver.settings import Settings
-from tests.client.helpers import serve_in_thread
+from mockserver.testing.servers import serve_in_thread
 from trainer.synthetic import synthetic_panel
 
 GUIDE = Path(__file__).with_name("long-running-jobs.md")

@@ -1,4 +1,4 @@
-"""A real uvicorn server in a thread, for the client tests' socket mode."""
+"""A real uvicorn server in a thread: the socket mode of tests and scenarios."""
 
 from __future__ import annotations
 

@@ -1,0 +1,436 @@
+"""Declarative scenarios: a whole long-running-job story in one TOML file, run and checked.
+
+Format (every table optional except ``runs`` and ``steps``; durations are numbers of seconds or
+strings such as ``"90s"``, ``"25m"``, ``"24h"``, ``"4d"``)::
+
+    title = "The guide's 4-day job"
+    [clock]     mode = "manual"                        # or "auto"
+    [dataset]   name = "training-dat  "                # synthetic: dates, assets, features,
+                dates = 20  assets = 100  features = 77  # seed, signal_share; or csv = "x.csv"
+    [webhooks]  receiver = true  fail_first = 0        # a verifying receiver for every run
+    [[runs]]    name = "job"  timeout = "24h"  retries = 3  epoch_seconds = 3300
+                hyperparameters = { epochs = 100 }    # overrides of a small General HSM
+                faults = [{ type = "crash", attempt = 1, epoch = 3 }]
+    [[steps]]   submit = "job"
+    [[steps]]   advance = "96h"                        # or settle = true, or restart = true
+    [steps.expect.job]  status = "completed"           # checked after that step
+    [expect.job]        attempts = ["timed_out", "completed"]   # checked at the end
+
+Expectations per run: ``status``, ``attempts`` (outcomes), ``current_attempt``,
+``epochs_completed``, ``runtime_max`` / ``runtime_min``, ``error_contains``, ``metrics``
+(``{name_below = x}`` / ``{name_above = x}``), ``webhooks`` (``"timeline"``: the receiver got
+exactly the run's timeline, in order; or a list of types), ``webhooks_received`` (``"timeline"``,
+in any order — retries reorder), ``events_include`` (timeline event types).
+After every step each run must satisfy Σ attempt runtime ≤ timeout × (1 + retries).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import time
+import tomllib
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.clock import parse_time
+from mockserver.receiver import WebhookReceiver
+from mockserver.settings import Settings
+from mockserver.testing.servers import serve_in_thread
+from trainer.synthetic import TARGET, synthetic_panel
+
+KEY = "scenario-key"
+Mode = Literal["in-process", "socket"]
+MODES: tuple[Mode, ...] = ("in-process", "socket")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_IGNORED_IN_WEBHOOKS = ("checkpoint.saved", "fault.injected")
+
+
+def seconds(value: float | str) -> float:
+    """A duration: a number of seconds, or a string such as '90s', '25m', '1h30m', '4d'."""
+    if isinstance(value, int | float):
+        return float(value)
+    parts = re.findall(r"([0-9.]+)\s*([smhd])", value)
+    if not parts or re.sub(r"[0-9.]+\s*[smhd]|\s", "", value):
+        raise ValueError(f"'{value}' is not a duration such as 90, '25m', '1h30m' or '4d'")
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+Duration = float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Clock(_Strict):
+    mode: Literal["manual", "auto"] = "manual"
+
+
+class Dataset(_Strict):
+    name: str = "data"
+    dates: int = 2
+    assets: int = 100
+    features: int = 8
+    seed: int = 0
+    signal_share: float = 0.35
+    csv: str | None = None
+
+
+class Webhooks(_Strict):
+    receiver: bool = False
+    fail_first: int = 0
+
+
+class Run(_Strict):
+    name: str
+    timeout: Duration = "24h"
+    retries: int = 0
+    epoch_seconds: float | None = None
+    cpu_count: int = 1
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    faults: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Expectation(_Strict):
+    status: str | None = None
+    attempts: list[str] | None = None
+    current_attempt: int | None = None
+    epochs_completed: int | None = None
+    runtime_max: Duration | None = None
+    runtime_min: Duration | None = None
+    error_contains: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    webhooks: Literal["timeline"] | list[str] | None = None
+    webhooks_received: Literal["timeline"] | None = None
+    events_include: list[str] = Field(default_factory=list)
+
+
+class Step(_Strict):
+    submit: str | None = None
+    advance: Duration | None = None
+    settle: bool = False
+    restart: bool = False
+    expect: dict[str, Expectation] = Field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.submit:
+            return f"submit {self.submit}"
+        if self.advance is not None:
+            return f"advance {self.advance}"
+        return "restart" if self.restart else "settle"
+
+
+class Scenario(_Strict):
+    title: str
+    description: str = ""
+    clock: Clock = Field(default_factory=Clock)
+    dataset: Dataset = Field(default_factory=Dataset)
+    webhooks: Webhooks = Field(default_factory=Webhooks)
+    runs: list[Run]
+    steps: list[Step]
+    expect: dict[str, Expectation] = Field(default_factory=dict)
+    path: Path | None = None
+
+
+class ScenarioError(AssertionError):
+    """A scenario expectation that did not hold, said in the scenario's terms."""
+
+
+def load(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+        scenario = Scenario.model_validate({**data, "path": path})
+    except (tomllib.TOMLDecodeError, pydantic.ValidationError) as error:
+        raise ValueError(f"{path}: not a valid scenario: {error}") from None
+    names = {run.name for run in scenario.runs}
+    for step in scenario.steps:
+        if step.submit and step.submit not in names:
+            raise ValueError(f"{path}: step 'submit {step.submit}' names no run in [[runs]]")
+    return scenario
+
+
+def discover(paths: list[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in map(Path, paths):
+        found += sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    return found
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    mode: Mode
+    passed: bool
+    message: str
+    simulated_seconds: float
+    wall_seconds: float
+    runs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Session:
+    """One scenario's emulator, reached over HTTP (in process or through a socket)."""
+
+    def __init__(self, scenario: Scenario, mode: Mode, data_dir: Path) -> None:
+        self.scenario = scenario
+        self.mode = mode
+        self.settings = Settings(api_key=KEY, clock=scenario.clock.mode, data_dir=data_dir)
+        self.run_ids: dict[str, str] = {}
+        self.receiver: WebhookReceiver | None = None
+        self._port = 0  # socket mode: the first server's port, reused after a restart
+
+    @asynccontextmanager
+    async def connected(self) -> Any:
+        backend = PlatformBackend(self.settings)
+        try:
+            app = create_app(backend)
+            headers = {"Authorization": f"x-api-key {KEY}"}
+            if self.mode == "in-process":
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver", headers=headers, timeout=600
+                ) as client:
+                    yield backend, client
+            else:
+                with serve_in_thread(app, self._port) as url:
+                    async with httpx.AsyncClient(
+                        base_url=url, headers=headers, timeout=600
+                    ) as client:
+                        yield backend, client
+        finally:
+            backend.close()
+
+    async def run(self) -> dict[str, Any]:
+        connection: AbstractAsyncContextManager[Any] = self.connected()
+        backend, client = await connection.__aenter__()
+        try:
+            if self.mode == "socket":
+                self._port = int(str(client.base_url).rsplit(":", 1)[1].split("/")[0])
+            if self.scenario.webhooks.receiver:
+                self.receiver = WebhookReceiver(
+                    backend.webhooks.secret, fail_first=self.scenario.webhooks.fail_first
+                ).start()
+            self.project = (
+                f"/api/v1/projects/{(await client.get('/api/v1/whoami')).json()['project_id']}"
+            )
+            dataset_id = await self._upload(client)
+            for number, step in enumerate(self.scenario.steps, start=1):
+                if step.restart:
+                    await connection.__aexit__(None, None, None)
+                    connection = self.connected()
+                    backend, client = await connection.__aenter__()
+                elif step.submit:
+                    await self._submit(client, step.submit, dataset_id)
+                elif step.advance is not None:
+                    await self._call(
+                        client,
+                        "POST",
+                        "/_emulator/clock/advance",
+                        json={"seconds": seconds(step.advance)},
+                    )
+                elif step.settle:
+                    await self._call(client, "POST", "/_emulator/clock/settle")
+                runs = await self._runs(client)
+                _invariant(runs, f"step {number} ({step.describe()})")
+                await self._check(client, step.expect, runs, f"step {number} ({step.describe()})")
+            runs = await self._runs(client)
+            await self._check(client, self.scenario.expect, runs, "the end")
+            clock = (await client.get("/_emulator/clock")).json()
+            return {"runs": runs, "clock": clock}
+        finally:
+            if self.receiver is not None:
+                self.receiver.stop()
+            await connection.__aexit__(None, None, None)
+
+    async def _call(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> Any:
+        response = await client.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ScenarioError(f"{method} {path} answered {response.status_code}: {response.text}")
+        return response.json()
+
+    async def _upload(self, client: httpx.AsyncClient) -> str:
+        spec = self.scenario.dataset
+        if spec.csv:
+            base = self.scenario.path.parent if self.scenario.path else Path()
+            content = (base / spec.csv).read_bytes()
+        else:
+            frame = synthetic_panel(
+                dates=spec.dates, assets=spec.assets, features=spec.features,
+                signal_share=spec.signal_share, seed=spec.seed,
+            )  # fmt: skip
+            content = frame.to_csv(index=False, float_format="%.7g").encode()
+        body = await self._call(
+            client, "POST", f"{self.project}/datasets/upload",
+            params={"name": spec.name, "format": "csv"},
+            files={"file": ("data.csv", io.BytesIO(content))},
+        )  # fmt: skip
+        self.features = body["number_of_columns"] - 1
+        return body["id"]
+
+    async def _submit(self, client: httpx.AsyncClient, name: str, dataset_id: str) -> None:
+        run = next(r for r in self.scenario.runs if r.name == name)
+        experiment = await self._call(
+            client, "GET", "/api/v1/experiments/pytorch-models?identifier=name"
+        )
+        environment = (await self._call(client, "GET", "/api/v1/environments?instance=cpu"))[0]
+        hyperparameters = {
+            "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "target": TARGET,
+            "input_operator_count": self.features, "output_operator_count": 1,
+            "hilbert_space_dims": 2,
+            "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
+            "loss_fn_config": {"type": "MSELoss"},
+            **run.hyperparameters,
+        }  # fmt: skip
+        emulator: dict[str, Any] = {"faults": run.faults}
+        if run.epoch_seconds is not None:
+            emulator["epoch_seconds"] = run.epoch_seconds
+        body = {
+            "experiment_id": experiment["id"],
+            "environment_id": environment["id"],
+            "dataset_id": dataset_id,
+            "name": name,
+            "params": {
+                "hyperparameters": hyperparameters,
+                "timeout": int(seconds(run.timeout)),
+                "retries": run.retries,
+                "cpu_count": run.cpu_count,
+                "emulator": emulator,
+            },
+            "metadata": {"provider": "modal"},
+        }
+        query = {"local_webhook_url": self.receiver.url} if self.receiver else {}
+        created = await self._call(
+            client, "POST", f"{self.project}/experiment_runs", json=body, params=query
+        )
+        self.run_ids[name] = created["id"]
+
+    async def _runs(self, client: httpx.AsyncClient) -> dict[str, Any]:
+        return {
+            name: await self._call(client, "GET", f"{self.project}/experiment_runs/{run_id}")
+            for name, run_id in self.run_ids.items()
+        }
+
+    async def _check(
+        self,
+        client: httpx.AsyncClient,
+        expectations: dict[str, Expectation],
+        runs: dict[str, Any],
+        where: str,
+    ) -> None:
+        for name, expected in expectations.items():
+            if name not in runs:
+                raise ScenarioError(f"At {where}: run '{name}' was expected but never submitted")
+            events = await self._call(
+                client, "GET", "/_emulator/events", params={"run_id": runs[name]["id"]}
+            )
+            _compare(where, name, expected, runs[name], events, self.receiver)
+
+
+def _fail(where: str, name: str, what: str, expected: Any, actual: Any, events: list[dict]) -> None:
+    tail = "\n".join(f"    {e['time']}  {e['type']}" for e in events[-8:])
+    raise ScenarioError(
+        f"At {where}, run '{name}': {what}\n  expected: {expected!r}\n  actual:   {actual!r}\n"
+        f"  last events:\n{tail}"
+    )
+
+
+def _compare(
+    where: str, name: str, expected: Expectation, run: dict[str, Any], events: list[dict],
+    receiver: WebhookReceiver | None,
+) -> None:  # fmt: skip
+    def check(what: str, want: Any, got: Any) -> None:
+        if want != got:
+            _fail(where, name, what, want, got, events)
+
+    if expected.status is not None:
+        check("status", expected.status, run["status"])
+    if expected.attempts is not None:
+        check("attempt outcomes", expected.attempts, [a["outcome"] for a in run["attempts"]])
+    if expected.current_attempt is not None:
+        check("current attempt", expected.current_attempt, run["current_attempt"])
+    metrics = run.get("metrics") or {}
+    if expected.epochs_completed is not None:
+        got = metrics.get("epochs_completed", metrics.get("epoch"))
+        check("epochs completed", expected.epochs_completed, got)
+    if expected.runtime_max is not None and run["runtime_seconds"] > seconds(expected.runtime_max):
+        _fail(
+            where,
+            name,
+            "runtime at most",
+            seconds(expected.runtime_max),
+            run["runtime_seconds"],
+            events,
+        )
+    if expected.runtime_min is not None and run["runtime_seconds"] < seconds(expected.runtime_min):
+        _fail(
+            where,
+            name,
+            "runtime at least",
+            seconds(expected.runtime_min),
+            run["runtime_seconds"],
+            events,
+        )
+    if expected.error_contains is not None and expected.error_contains not in (
+        run.get("error") or ""
+    ):
+        _fail(where, name, "error containing", expected.error_contains, run.get("error"), events)
+    for key, bound in expected.metrics.items():
+        metric, _, side = key.rpartition("_")
+        value = metrics.get(metric)
+        good = value is not None and (value < bound if side == "below" else value > bound)
+        if side not in ("below", "above") or not good:
+            _fail(where, name, f"metric {key}", bound, value, events)
+    types = [e["type"] for e in events]
+    for kind in expected.events_include:
+        if kind not in types:
+            _fail(where, name, "timeline containing", kind, types, events)
+    timeline = [t for t in types if t not in _IGNORED_IN_WEBHOOKS]
+    if expected.webhooks is not None or expected.webhooks_received is not None:
+        if receiver is None:
+            _fail(
+                where,
+                name,
+                "webhooks (needs [webhooks] receiver = true)",
+                "a receiver",
+                None,
+                events,
+            )
+        got = receiver.types(run["id"])  # type: ignore[union-attr]
+        if expected.webhooks is not None:
+            want = timeline if expected.webhooks == "timeline" else expected.webhooks
+            check("webhook sequence", want, got)
+        if expected.webhooks_received is not None:
+            check("webhooks received (in any order)", sorted(timeline), sorted(got))
+
+
+def _invariant(runs: dict[str, Any], where: str) -> None:
+    for name, run in runs.items():
+        if run["runtime_seconds"] > run["runtime_limit_seconds"] + 1e-6:
+            raise ScenarioError(
+                f"At {where}, run '{name}': Σ attempt runtime {run['runtime_seconds']} s exceeds "
+                f"timeout × (1 + retries) = {run['runtime_limit_seconds']} s"
+            )
+
+
+async def run_scenario(scenario: Scenario, mode: Mode = "in-process") -> Result:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="qcog-mock-scenario-") as folder:
+        session = _Session(scenario, mode, Path(folder))
+        try:
+            outcome = await session.run()
+        except ScenarioError as error:
+            return Result(scenario, mode, False, str(error), 0.0, time.perf_counter() - started)
+    runs = outcome["runs"]
+    first = min((r["created_at"] for r in runs.values()), default=None)
+    simulated = outcome["clock"]["timestamp"] - parse_time(first) if first else 0.0
+    return Result(scenario, mode, True, "passed", simulated, time.perf_counter() - started, runs)
