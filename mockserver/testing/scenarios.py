@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import re
 import tempfile
-import time
 import tomllib
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mockserver.app import create_app
 from mockserver.backend import PlatformBackend
-from mockserver.clock import parse_time
+from mockserver.clock import monotonic, parse_time
 from mockserver.receiver import WebhookReceiver
 from mockserver.settings import Settings
 from mockserver.testing.servers import serve_in_thread
@@ -423,14 +422,14 @@ def _invariant(runs: dict[str, Any], where: str) -> None:
 
 
 async def run_scenario(scenario: Scenario, mode: Mode = "in-process") -> Result:
-    started = time.perf_counter()
+    started = monotonic()
     with tempfile.TemporaryDirectory(prefix="qcog-mock-scenario-") as folder:
         session = _Session(scenario, mode, Path(folder))
         try:
             outcome = await session.run()
         except ScenarioError as error:
-            return Result(scenario, mode, False, str(error), 0.0, time.perf_counter() - started)
+            return Result(scenario, mode, False, str(error), 0.0, monotonic() - started)
     runs = outcome["runs"]
     first = min((r["created_at"] for r in runs.values()), default=None)
     simulated = outcome["clock"]["timestamp"] - parse_time(first) if first else 0.0
-    return Result(scenario, mode, True, "passed", simulated, time.perf_counter() - started, runs)
+    return Result(scenario, mode, True, "passed", simulated, monotonic() - started, runs)
