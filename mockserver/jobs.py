@@ -104,6 +104,8 @@ class AttemptContext:
                 self.process.sleep_until(self.deadline)
                 raise AttemptTimedOut
             if fault.type == "slow" and epoch >= fault.from_epoch:
+                if epoch == fault.from_epoch:
+                    self.jobs.fault(self.status_id, fault, attempt=self.number, epoch=epoch)
                 cost = fault.epoch_seconds
         end = self.epoch_start + cost
         if end > self.deadline:

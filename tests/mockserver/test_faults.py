@@ -49,6 +49,7 @@ async def test_slow_epochs_cost_more_from_their_epoch_on(platform: Platform) -> 
     times = [parse_time(e["time"]) for e in events if e["type"] == "checkpoint.saved"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps == [600, 600, 1800, 1800, 1800]
+    assert faults_in(events) == ["slow"]
 
 
 async def test_webhooks_down_for_the_first_hours_then_delivered(
