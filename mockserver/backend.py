@@ -93,8 +93,11 @@ class PlatformBackend:
         self.store = Store(database)
         self.files = Files(root)
         torch.set_num_threads(self.settings.torch_threads)
+        restarted = self.store.setting("seeded") is not None
         self._start_engine()
         self._seed()
+        if restarted:
+            self.emit("platform.restarted")
         self.jobs.recover()
         self.webhooks.recover()
 

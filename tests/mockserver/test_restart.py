@@ -70,7 +70,8 @@ async def story_until_kill(platform: Platform) -> str:
 
 
 def timeline(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
-    return [(e["time"], e["type"], e.get("attempt")) for e in events]
+    """The runs' timeline; the restart itself is recorded apart, as platform.restarted."""
+    return [(e["time"], e["type"], e.get("attempt")) for e in events if e.get("run_id")]
 
 
 async def uninterrupted() -> tuple[list[tuple[str, str, Any]], dict[str, Any]]:
@@ -103,7 +104,10 @@ async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path
             assert (await client.get("/_emulator/clock")).json()["now"] == clock_before
             after = await platform.run(run_id)
             assert after["status"] == "running" and after["attempts"] == before["attempts"]
-            assert (await platform.events())[: len(events_before)] == events_before
+            events_after = await platform.events()
+            assert events_after[: len(events_before)] == events_before
+            assert events_after[len(events_before)]["type"] == "platform.restarted"
+            assert events_after[len(events_before)]["time"] == clock_before
             datasets = (await client.get(f"{platform.project}/datasets")).json()
             assert [d["name"] for d in datasets] == ["training-data"]
             checkpoints = (
