@@ -12,6 +12,7 @@ import base64
 import csv
 import logging
 import math
+import re
 import secrets
 import tempfile
 import threading
@@ -40,8 +41,48 @@ from mockserver.settings import Settings
 from mockserver.simulation import Simulation
 from mockserver.store import Store
 from mockserver.webhooks import Webhooks, check_secret, check_url, new_secret, public_delivery
+from trainer import ExperimentError, predict
 
 logger = logging.getLogger(__name__)
+
+SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_OPERATORS = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+}
+
+
+def select_checkpoint(checkpoints: list[dict[str, Any]], criterion: Any) -> dict[str, Any]:
+    """The checkpoint a criterion picks: ``smallest``/``greatest`` (or ``largest``) metric, ties to
+    the latest; or, with an operator and a number, the latest checkpoint satisfying it."""
+    if not isinstance(criterion, dict) or "metric" not in criterion:
+        raise Invalid(
+            "criterion: give checkpoint_name, or a criterion {metric, value[, operator]}."
+        )
+    metric, value, operator = criterion["metric"], criterion.get("value"), criterion.get("operator")
+    scored = [c for c in checkpoints if metric in (c.get("metrics") or {})]
+    if checkpoints and not scored:
+        available = sorted(checkpoints[-1].get("metrics") or {})
+        raise Invalid(f"criterion.metric: '{metric}' is not a checkpoint metric; use {available}.")
+    if operator is None and value in ("smallest", "greatest", "largest"):
+        if not scored:
+            raise NotFound("Checkpoint", f"{metric} {value}", by="criterion")
+        sign = 1 if value == "smallest" else -1
+        return min(reversed(scored), key=lambda c: sign * c["metrics"][metric])
+    if operator not in _OPERATORS or isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(
+            "criterion: value is 'smallest' or 'greatest', or a number with an operator among "
+            f"{sorted(_OPERATORS)}."
+        )
+    matching = [c for c in scored if _OPERATORS[operator](c["metrics"][metric], value)]
+    if not matching:
+        raise NotFound("Checkpoint", f"{metric} {operator} {value}", by="criterion")
+    return matching[-1]
+
 
 _ID_NAMESPACE = uuid.UUID("5d3f2c9e-7a51-4c47-9a0e-1c2b3d4e5f60")
 SEED_PROJECT = "qcog-mock"
@@ -82,6 +123,7 @@ class PlatformBackend:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._lock = threading.RLock()
+        self._deployed: dict[tuple[str, str], dict[str, Any]] = {}
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         if self.settings.data_dir is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="qcog-mock-")
@@ -776,6 +818,8 @@ class PlatformBackend:
         if run["status"] not in TERMINAL:
             self.jobs.cancel(run["id"])  # stopped first: its attempt ends "cancelled"
         run = self.store.get("run", run["id"]) or run
+        for deployment in self.store.list("deployment", run["id"]):
+            self.store.delete("deployment", deployment["id"])  # a run's deployments go with it
         self.store.delete("run", run["id"])
         self.store.delete_checkpoints(run["id"])
         self.files.delete_run(run["id"])
@@ -795,6 +839,125 @@ class PlatformBackend:
             if checkpoint["name"] == name:
                 return checkpoint
         raise NotFound("Checkpoint", name, by="name")
+
+    # Deployments and inferences ----------------------------------------------------------
+
+    def deploy(self, project_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A deployment of the named checkpoint, or of the one ``criterion`` selects."""
+        run = self._lookup("run", "Experiment run", run_id, "id", project_id)
+        name = _check_name("deployment_name", body.get("deployment_name") or body.get("name"))
+        version = str(body.get("version") or "v0.0.1")
+        if not SEMVER.fullmatch(version):
+            raise Invalid(
+                f"version: '{version}' is not a semantic version such as v0.0.1 or 1.0.0."
+            )
+        if self.store.find("deployment", name, run["id"]) is not None:
+            raise Conflict(f"Deployment '{name}' already exists for run '{run['name']}'.")
+        checkpoints = self.store.checkpoints(run["id"])
+        if body.get("checkpoint_name"):
+            chosen = next((c for c in checkpoints if c["name"] == body["checkpoint_name"]), None)
+            if chosen is None:
+                raise NotFound("Checkpoint", str(body["checkpoint_name"]), by="name")
+        else:
+            chosen = select_checkpoint(checkpoints, body.get("criterion"))
+        now = self._now()
+        deployment_id = self._new_id()
+        doc = {
+            "id": deployment_id,
+            "deployment_id": deployment_id,
+            "name": name,
+            "deployment_name": name,
+            "version": version,
+            "release_notes": body.get("release_notes"),
+            "status": "active",
+            "checkpoint_name": chosen["name"],
+            "checkpoint_epoch": chosen["epoch"],
+            "criterion": body.get("criterion"),
+            "run_id": run["id"],
+            "run_status": run["status"],
+            "project_id": project_id,
+            "created_at": now,
+        }
+        self.store.put("deployment", doc, scope=run["id"])
+        self.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
+        return doc
+
+    def list_deployments(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Any]:
+        run = self._lookup("run", "Experiment run", run_id, "id", project_id)
+        return _page(self.store.list("deployment", run["id"]), limit, skip)
+
+    def get_deployment(
+        self, project_id: str, run_id: str, value: str, identifier: str
+    ) -> dict[str, Any]:
+        run = self._lookup("run", "Experiment run", run_id, "id", project_id)
+        found = (
+            self.store.find("deployment", value, run["id"])
+            if identifier == "name"
+            else self.store.get("deployment", value)
+        )
+        if found is None or found["run_id"] != run["id"]:
+            raise NotFound("Deployment", value, by=identifier)
+        return found
+
+    def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
+        """Predictions of a deployment's checkpoint for CSV text, by ``trainer.predict``.
+
+        The columns must be the training features in training order; target columns are
+        ignored, and the response says so in ``notes``.
+        """
+        deployment = self.get_deployment(project_id, run_id, deployment_id, "id")
+        checkpoint = self._deployed_checkpoint(deployment)
+        targets = (checkpoint.get("other_states") or {}).get("targets") or []
+        header = [c.strip().strip('"') for c in text.split("\n", 1)[0].split(",")]
+        ignored = [c for c in header if c in targets]
+        try:
+            result = predict({}, checkpoint, params={"dataset_buffer": text})
+        except ExperimentError as error:
+            raise Invalid(f"dataset: {error}") from None
+        response: dict[str, Any] = {
+            "predictions": result["predictions"],
+            "rows": len(result["predictions"]),
+            "deployment": deployment["name"],
+            "checkpoint_name": deployment["checkpoint_name"],
+        }
+        if ignored:
+            response["notes"] = [f"Ignored target column(s) {ignored} in the inference data."]
+        return response
+
+    def _deployed_checkpoint(self, deployment: dict[str, Any]) -> dict[str, Any]:
+        # Checkpoint files never change once written: keep the last few deployed ones loaded.
+        key = (deployment["run_id"], deployment["checkpoint_name"])
+        with self._lock:
+            if key not in self._deployed:
+                if len(self._deployed) >= 8:
+                    self._deployed.pop(next(iter(self._deployed)))
+                self._deployed[key] = self.files.load_checkpoint(*key)
+            return self._deployed[key]
+
+    def infer_dataset(
+        self, project_id: str, run_id: str, deployment_id: str, dataset_path: str
+    ) -> dict[str, Any]:
+        """Batch inference: ``dataset_path`` names a dataset of the project, or a local CSV."""
+        if not dataset_path:
+            raise Invalid(
+                "dataset_path: required (a dataset name in the project, or a local path)."
+            )
+        dataset = self.store.find("dataset", dataset_path, project_id) or self.store.get(
+            "dataset", dataset_path
+        )
+        if dataset is not None and dataset["project_id"] == project_id:
+            text = self.files.dataset(dataset["id"]).read_text()
+            result = self.infer(project_id, run_id, deployment_id, text)
+            return {**result, "dataset": dataset["name"]}
+        if dataset_path.startswith("s3://"):
+            raise BadRequest("dataset_path: S3 is not available offline; upload the file instead.")
+        path = Path(dataset_path.removeprefix("file://"))
+        if not path.is_file():
+            raise NotFound("Dataset", dataset_path, by="name or path")
+        return {
+            **self.infer(project_id, run_id, deployment_id, path.read_text()),
+            "dataset": str(path),
+        }
 
     # Clock and timeline --------------------------------------------------------------------
 

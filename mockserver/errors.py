@@ -7,8 +7,7 @@ PlatformError (500)
 ├── NotFound (404)          messages always contain "not found"
 ├── Conflict (409)
 ├── PayloadTooLarge (413)
-├── Invalid (422)           messages name the field and the fix
-└── NotImplementedYet (501) a platform route the emulator does not serve yet
+└── Invalid (422)           messages name the field and the fix
 """
 
 from __future__ import annotations
@@ -51,7 +50,3 @@ class PayloadTooLarge(PlatformError):
 
 class Invalid(PlatformError):
     status = 422
-
-
-class NotImplementedYet(PlatformError):
-    status = 501

@@ -95,6 +95,31 @@ class ClockMode(BaseModel):
     speed: float | None = Field(default=None, gt=0)
 
 
+class CheckpointDeploy(_Open):
+    checkpoint_name: str | None = None
+    deployment_name: str
+    release_notes: str | None = None
+    version: str | None = None
+
+
+class DeploymentCreate(_Open):
+    deployment_name: str
+    version: str | None = None
+    release_notes: str | None = None
+    criterion: dict[str, Any] | None = None
+    checkpoint_name: str | None = None
+
+
+class SyncInference(_Open):
+    dataset_file: str
+    params: dict[str, Any] | None = None
+
+
+class BatchInference(_Open):
+    dataset_path: str
+    params: dict[str, Any] | None = None
+
+
 class WebhookEndpoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
@@ -229,3 +254,21 @@ class Event(_Open):
     seq: int
     time: str
     type: str
+
+
+class Deployment(_Open):
+    id: str
+    deployment_id: str
+    name: str
+    deployment_name: str
+    version: str
+    status: str
+    checkpoint_name: str
+    release_notes: str | None
+    created_at: str
+
+
+class Predictions(_Open):
+    predictions: list[list[float]]
+    rows: int
+    notes: list[str] | None = None

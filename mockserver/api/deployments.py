@@ -1,8 +1,4 @@
-"""Deployments and inferences of a run: present in the API, not served yet (501).
-
-The routes exist so that clients get a clear, JSON answer naming what is missing; they still
-check that the run exists.
-"""
+"""Deployments of a run's checkpoints, and inferences with the deployed model."""
 
 from __future__ import annotations
 
@@ -10,47 +6,80 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver.api.deps import BackendDep, ProjectDep
-from mockserver.errors import NotImplementedYet
+from mockserver import schemas
+from mockserver.api.deps import BackendDep, ProjectDep, number
+from mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deployments"])
 
-MESSAGE = (
-    "{what} are not implemented yet in qcog-mock; training runs and checkpoints are. "
-    "Use trainer.predict on a checkpoint meanwhile."
+
+@router.post("/checkpoints/deploy", response_model=schemas.Deployment, status_code=201)
+def deploy_checkpoint(
+    pid: ProjectDep, rid: str, body: schemas.CheckpointDeploy, backend: BackendDep
+) -> dict[str, Any]:
+    if not body.checkpoint_name:
+        raise Invalid("checkpoint_name: required to deploy a checkpoint.")
+    return backend.deploy(pid, rid, body.model_dump())
+
+
+@router.post(
+    "/deployments",
+    response_model=schemas.Deployment,
+    status_code=201,
+    description=(
+        "Deploy checkpoint_name, or the checkpoint a criterion selects: {metric, value} with "
+        "value 'smallest' or 'greatest' ('largest'), or {metric, operator, value} with a number "
+        "(the latest checkpoint satisfying it)."
+    ),
 )
+def create_deployment(
+    pid: ProjectDep, rid: str, body: schemas.DeploymentCreate, backend: BackendDep
+) -> dict[str, Any]:
+    return backend.deploy(pid, rid, body.model_dump())
 
 
-def _missing(backend: BackendDep, pid: str, rid: str, what: str) -> dict[str, Any]:
-    backend.get_run(pid, rid, "id")
-    raise NotImplementedYet(MESSAGE.format(what=what))
+@router.get("/deployments", response_model=list[schemas.Deployment])
+def list_deployments(
+    pid: ProjectDep,
+    rid: str,
+    backend: BackendDep,
+    limit: str | None = None,
+    skip: str | None = None,
+) -> list[dict[str, Any]]:
+    return backend.list_deployments(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
 
 
-@router.post("/checkpoints/deploy", status_code=501)
-def deploy_checkpoint(pid: ProjectDep, rid: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Deployments")
+@router.get("/deployments/{value}", response_model=schemas.Deployment)
+def get_deployment(
+    pid: ProjectDep, rid: str, value: str, backend: BackendDep, identifier: str = "id"
+) -> dict[str, Any]:
+    return backend.get_deployment(pid, rid, value, identifier)
 
 
-@router.get("/deployments", status_code=501)
-def list_deployments(pid: ProjectDep, rid: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Deployments")
+@router.post(
+    "/deployments/{did}/inferences/sync",
+    response_model=schemas.Predictions,
+    description=(
+        "Predictions for dataset_file (the CSV text): one list per row, one value per target. "
+        "Columns must be the training features in training order; target columns are ignored "
+        "(see notes)."
+    ),
+)
+def sync_inference(
+    pid: ProjectDep, rid: str, did: str, body: schemas.SyncInference, backend: BackendDep
+) -> dict[str, Any]:
+    return backend.infer(pid, rid, did, body.dataset_file)
 
 
-@router.post("/deployments", status_code=501)
-def create_deployment(pid: ProjectDep, rid: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Deployments")
-
-
-@router.get("/deployments/{name}", status_code=501)
-def get_deployment(pid: ProjectDep, rid: str, name: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Deployments")
-
-
-@router.post("/deployments/{did}/inferences", status_code=501)
-def run_inferences(pid: ProjectDep, rid: str, did: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Inferences")
-
-
-@router.post("/deployments/{did}/inferences/sync", status_code=501)
-def sync_inference(pid: ProjectDep, rid: str, did: str, backend: BackendDep) -> dict[str, Any]:
-    return _missing(backend, pid, rid, "Inferences")
+@router.post(
+    "/deployments/{did}/inferences",
+    response_model=schemas.Predictions,
+    description=(
+        "Batch predictions for dataset_path: a dataset of the project (by name or id) or a local "
+        "CSV path. Same shape as the sync answer, plus the dataset."
+    ),
+)
+def run_inferences(
+    pid: ProjectDep, rid: str, did: str, body: schemas.BatchInference, backend: BackendDep
+) -> dict[str, Any]:
+    return backend.infer_dataset(pid, rid, did, body.dataset_path)

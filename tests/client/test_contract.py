@@ -289,9 +289,7 @@ async def test_a_run_from_submission_to_checkpoints_and_deletion(
     assert "not found" in error(await client.get_experiment_run("trained"))
 
 
-async def test_deployments_and_inferences_answer_not_implemented_yet(
-    client: ExperimentClient,
-) -> None:
+async def test_deployments_and_inferences(client: ExperimentClient, tmp_path: Path) -> None:
     await client.project_client.upload_dataset(frame(), "data")
     await client.run_experiment(
         "pending-run", experiment_name="pytorch-models", instance="cpu", dataset_name="data",
@@ -305,28 +303,45 @@ async def test_deployments_and_inferences_answer_not_implemented_yet(
         "You might be deploying an incomplete checkpoint."
     }
     await trained_run(client)
-    deployed = await client.deploy_checkpoint(
-        "d1", "v0.0.1", run_name="trained", checkpoint_name="epoch-0004"
-    )
-    assert "not implemented yet" in error(deployed)
-    created = await client.create_deployment(
-        name="d2",
-        version="1.0.0",
-        run_name="trained",
-        criterion={"metric": "loss", "value": "smallest"},
-    )
-    assert "not implemented yet" in error(created)
-    assert "not implemented yet" in error(await client.list_deployments(run_name="trained"))
-    assert "not implemented yet" in error(
-        await client.select_deployment(run_name="trained", deployment_name="d1")
-    )
-    assert "not implemented yet" in error(
-        await client.sync_inference(
-            frame().drop(columns=[TARGET]), run_name="trained", deployment_name="d1"
+    deployed = response(
+        await client.deploy_checkpoint(
+            "d1", "v0.0.1", "first", run_name="trained", checkpoint_name="epoch-0003"
         )
     )
-    assert "not implemented yet" in error(
-        await client.run_inferences("data", run_name="trained", deployment_name="d1")
+    assert (deployed["deployment_name"], deployed["checkpoint_name"]) == ("d1", "epoch-0003")
+    assert deployed["id"] == deployed["deployment_id"] and deployed["status"] == "active"
+    best = response(
+        await client.create_deployment(
+            name="d2",
+            version="1.0.0",
+            run_name="trained",
+            criterion={"metric": "loss", "value": "smallest"},
+        )
+    )
+    losses = {
+        c["name"]: c["metrics"]["loss"]
+        for c in response(await client.list_experiment_run_checkpoints("trained"))
+    }
+    assert best["checkpoint_name"] == min(losses, key=losses.get)
+    listed = response(await client.list_deployments(run_name="trained"))
+    assert [d["name"] for d in listed] == ["d1", "d2"]
+    assert (
+        response(await client.select_deployment(run_name="trained", deployment_name="d1"))["id"]
+        == deployed["id"]
+    )
+    inputs = frame().drop(columns=[TARGET]).head(5)
+    sync = response(await client.sync_inference(inputs, run_name="trained", deployment_name="d1"))
+    assert len(sync["predictions"]) == 5 and len(sync["predictions"][0]) == 1
+    path = tmp_path / "inputs.csv"
+    inputs.to_csv(path, index=False)
+    batch = response(
+        await client.run_inferences(str(path), run_name="trained", deployment_name="d1")
+    )
+    assert batch["predictions"] == sync["predictions"]
+    assert "version" in error(
+        await client.create_deployment(
+            "d3", "one", run_name="trained", checkpoint_name="epoch-0001"
+        )
     )
 
 

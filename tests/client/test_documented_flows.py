@@ -111,9 +111,7 @@ async def test_training_run_flow_with_an_environment_name(client: ExperimentClie
     assert checkpoint["response"]["metrics"]["loss"] > 0
 
 
-async def test_deployment_and_inference_flows_say_they_are_not_there_yet(
-    client: ExperimentClient,
-) -> None:
+async def test_deployment_and_inference_flows(client: ExperimentClient) -> None:
     frame = synthetic_panel(dates=2, assets=50, features=8, seed=4)
     await client.project_client.upload_dataset(frame, "my-training-data")
     await client.run_experiment(
@@ -126,16 +124,16 @@ async def test_deployment_and_inference_flows_say_they_are_not_there_yet(
     await wait_for_run(client, "my-first-run")
 
     # mismatch 1: the docs call create_deployment(name=...); the client's parameter is
-    # deployment_name. This client accepts both.
+    # deployment_name. This client accepts both; the docs' "largest" means "greatest".
     deployment = await client.create_deployment(
         name="my-model",
         run_name="my-first-run",
         version="1.0.0",
-        criterion={"metric": "loss", "value": "smallest"},
+        criterion={"metric": "loss", "value": "largest"},
     )
-    assert "not implemented yet" in deployment["error"]
+    assert deployment["response"]["deployment_name"] == "my-model"
     inputs = pd.DataFrame(frame.drop(columns=[TARGET]).head(5))
     predictions = await client.sync_inference(
         inputs, deployment_name="my-model", run_name="my-first-run"
     )
-    assert "not implemented yet" in predictions["error"]
+    assert len(predictions["response"]["predictions"]) == 5
