@@ -17,7 +17,9 @@ def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
 
     The socket is bound and listening before the thread starts, so a client can connect at once.
     """
-    sock = socket.socket()
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+    # with proto 0, every response would wait ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
