@@ -23,6 +23,7 @@ one it would have had without the restart.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
@@ -164,6 +165,9 @@ class Jobs:
         run["next_attempt_at"] = isoformat(at)
         run["next_attempt_at_s"] = at
         self.save(run)
+        self._spawn_attempt(run, number, at)
+
+    def _spawn_attempt(self, run: dict[str, Any], number: int, at: float) -> None:
         run_id = run["id"]
         with self._lock:
             self._processes[run_id] = self.sim.spawn(
@@ -180,16 +184,9 @@ class Jobs:
                 # Interrupted mid-attempt: go on from its last checkpoint, at that time.
                 current = attempts[-1]
                 resume_at = self._resume_time(run["id"], current)
-                with self._lock:
-                    run_id, number = run["id"], current["number"]
-                    self._processes[run_id] = self.sim.spawn(
-                        resume_at,
-                        self._key(run),
-                        lambda process, r=run_id, n=number: self._attempt(process, r, n),
-                    )
+                self._spawn_attempt(run, current["number"], resume_at)
             else:
-                number = len(attempts) + 1
-                self._schedule_attempt(run, number, run["next_attempt_at_s"])
+                self._spawn_attempt(run, len(attempts) + 1, run["next_attempt_at_s"])
 
     def cancel(self, run_id: str, wait: float = 120.0) -> None:
         """Stop the run's attempt, if any, and wait until it has stopped."""
@@ -372,39 +369,47 @@ class Jobs:
                 return
             attempt = run["attempts"][-1]
             attempt.update(ended_at=isoformat(at), ended_at_s=at, outcome=outcome, reason=reason)
-            self.save(run)
-            self.emit(f"attempt.{outcome}", run, attempt=number, reason=reason)
-            if outcome == "cancelled":
-                return
+            ended = copy.deepcopy(run)  # the run as the attempt ended, for its event
+            follow: tuple[str, dict[str, Any]] | None = None
+            retry_at: float | None = None
             if outcome == "completed":
-                run["status"] = "completed"
-                run["metrics"] = metrics
-                self.save(run)
-                self.emit("run.completed", run, attempt=number)
-                return
-            max_attempts = run["max_attempts"]
-            message = f"Attempt {number} of {max_attempts} {reason}."
-            if not retryable:
-                message = (
-                    f"Attempt {number} of {max_attempts} failed with an error that would repeat "
-                    f"on every attempt, so the run failed without retrying: {reason}"
-                )
-            if retryable and number < max_attempts:
+                run.update(status="completed", metrics=metrics)
+                follow = ("run.completed", {"attempt": number})
+            elif outcome != "cancelled":
+                max_attempts = run["max_attempts"]
+                message = f"Attempt {number} of {max_attempts} {reason}."
+                if not retryable:
+                    message = (
+                        f"Attempt {number} of {max_attempts} failed with an error that would "
+                        f"repeat on every attempt, so the run failed without retrying: {reason}"
+                    )
+                elif number < max_attempts:
+                    retry_at = at + self.settings.retry_delay
+                else:
+                    message += (
+                        f" Retries exhausted: {max_attempts} of {max_attempts} attempts used "
+                        f"(retries={max_attempts - 1}); the run failed."
+                    )
                 run["errors"] = [*run.get("errors", []), message]
-                run["status"] = "pending"
-                self._schedule_attempt(run, number + 1, at + self.settings.retry_delay)
-                self.emit("run.pending", run, attempt=number + 1, reason=message)
-                return
-            if retryable:
-                message += (
-                    f" Retries exhausted: {max_attempts} of {max_attempts} attempts used "
-                    f"(retries={max_attempts - 1}); the run failed."
-                )
-            run["errors"] = [*run.get("errors", []), message]
-            run["status"] = "failed"
-            run["metrics"] = {**(run.get("metrics") or {}), "error": run["errors"][-1]}
+                if retry_at is not None:
+                    run.update(
+                        status="pending",
+                        next_attempt_at=isoformat(retry_at),
+                        next_attempt_at_s=retry_at,
+                    )
+                    follow = ("run.pending", {"attempt": number + 1, "reason": message})
+                else:
+                    run["status"] = "failed"
+                    run["metrics"] = {**(run.get("metrics") or {}), "error": message}
+                    follow = ("run.failed", {"attempt": number, "reason": message})
+            # One write for the attempt's end and what follows it: a restart finds either both
+            # or neither, never an ended attempt with nothing scheduled after it.
             self.save(run)
-            self.emit("run.failed", run, attempt=number, reason=run["errors"][-1])
+            self.emit(f"attempt.{outcome}", ended, attempt=number, reason=reason)
+            if follow is not None:
+                self.emit(follow[0], run, **follow[1])
+            if retry_at is not None:
+                self._spawn_attempt(run, number + 1, retry_at)
 
 
 def runtime_seconds(run: dict[str, Any], now: float) -> float:
