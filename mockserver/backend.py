@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 import torch
 
-from mockserver.clock import SimulatedClock, isoformat
+from mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
 from mockserver.errors import (
     BadRequest,
     Conflict,
@@ -982,6 +982,8 @@ class PlatformBackend:
         target = now + seconds if seconds is not None else float(to)  # type: ignore[arg-type]
         if target < now:
             raise Invalid(f"The clock cannot go back: now is {isoformat(now)}.")
+        if not target <= parse_time(LATEST):
+            raise Invalid(f"The simulated clock stops at {LATEST}; advance it by less.")
         if self.clock.mode == "realtime":
             raise Conflict("The clock is in realtime mode; switch to manual to advance it.")
         self.sim.advance_to(target)

@@ -20,6 +20,7 @@ from typing import Literal
 ClockMode = Literal["auto", "manual", "realtime"]
 CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
 DEFAULT_START = "2026-01-01T00:00:00Z"
+LATEST = "9000-01-01T00:00:00Z"  # simulated time stays renderable (datetime ends at year 9999)
 
 
 def parse_time(text: str) -> float:

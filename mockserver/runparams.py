@@ -76,7 +76,7 @@ class WebhookFault(_Fault):
     first: Integer | None = Field(default=None, ge=1)
     seconds: float | None = Field(default=None, gt=0)
     status: Integer = Field(default=503, ge=300, le=599)
-    delay_seconds: float = Field(default=600, gt=0)
+    delay_seconds: float = Field(default=600, gt=0, le=366 * 86400)
 
 
 Fault = Annotated[CrashFault | HangFault | SlowFault | WebhookFault, Field(discriminator="type")]

@@ -29,7 +29,7 @@ def advance(body: schemas.ClockAdvance, backend: BackendDep) -> dict[str, Any]:
     if body.to is not None:
         try:
             to = parse_time(body.to)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise Invalid(f"to: '{body.to}' is not an ISO-8601 time.") from None
     return backend.advance(body.seconds, to)
 

@@ -403,6 +403,12 @@ async def test_clock_read_advance_to_and_mode(platform: Platform) -> None:
         "/_emulator/clock/advance", json={"seconds": 1, "to": "2027-01-01T00:00:00Z"}
     )
     assert both.status_code == 422
+    for absurd in ('{"seconds": 1e30}', '{"to": "9999-12-31T23:59:59Z"}', '{"seconds": NaN}'):
+        refused = await client.post(
+            "/_emulator/clock/advance", content=absurd, headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 422, absurd
+    assert (await client.get("/_emulator/clock")).json()["now"] == "2026-01-02T00:00:00Z"
     mode = await client.put("/_emulator/clock", json={"mode": "realtime", "speed": 10})
     assert mode.json()["mode"] == "realtime" and mode.json()["speed"] == 10
     refused = await client.post("/_emulator/clock/advance", json={"seconds": 5})
