@@ -423,7 +423,7 @@ class PlatformBackend:
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         project = self.get_project(project_id)
-        if "allowed_gpus" in changes:
+        if changes.get("allowed_gpus") is not None:
             gpus = changes["allowed_gpus"]
             unknown = [g for g in gpus if g not in GPU_TYPES]
             if unknown:

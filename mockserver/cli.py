@@ -16,14 +16,31 @@ import sys
 import threading
 from pathlib import Path
 
-from mockserver.clock import CLOCK_MODES, DEFAULT_START, isoformat, parse_time, wall_time
+from mockserver.clock import (
+    CLOCK_MODES,
+    DEFAULT_START,
+    MAX_SPEED,
+    isoformat,
+    parse_time,
+    wall_time,
+)
 from mockserver.settings import Settings
 
 
 def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text}") from None
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def _speed(text: str) -> float:
+    value = _positive(text)
+    if value > MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SPEED:g}, not {text}")
     return value
 
 
@@ -43,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     serve.add_argument("--port", type=int, default=8001)
     serve.add_argument("--clock", choices=CLOCK_MODES, default="auto")
-    serve.add_argument("--speed", type=_positive, default=60.0, help="realtime speed factor")
+    serve.add_argument("--speed", type=_speed, default=60.0, help="realtime speed factor")
     serve.add_argument(
         "--epoch-seconds", type=_positive, help="simulated seconds per epoch, for every run"
     )

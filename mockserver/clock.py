@@ -21,6 +21,7 @@ ClockMode = Literal["auto", "manual", "realtime"]
 CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
 DEFAULT_START = "2026-01-01T00:00:00Z"
 LATEST = "9000-01-01T00:00:00Z"  # simulated time stays renderable (datetime ends at year 9999)
+MAX_SPEED = 1e7  # realtime: simulated seconds per wall second
 
 
 def parse_time(text: str) -> float:
@@ -52,14 +53,15 @@ class SimulatedClock:
     def __init__(self, start: float, mode: ClockMode = "auto", speed: float = 1.0) -> None:
         if mode not in CLOCK_MODES:
             raise ValueError(f"clock mode must be one of {list(CLOCK_MODES)}, not {mode!r}")
-        if speed <= 0:
-            raise ValueError("speed must be greater than 0")
+        if not 0 < speed <= MAX_SPEED:
+            raise ValueError(f"speed must be greater than 0 and at most {MAX_SPEED:g}")
         self._lock = threading.Lock()
         self._now = start
         self.mode: ClockMode = mode
         self.speed = speed
         self._anchor = (start, time.monotonic())
         self._held = False
+        self._latest = parse_time(LATEST)
 
     def now(self) -> float:
         with self._lock:
@@ -74,7 +76,7 @@ class SimulatedClock:
 
     def _realtime(self) -> float:
         simulated, wall = self._anchor
-        return simulated + (time.monotonic() - wall) * self.speed
+        return min(simulated + (time.monotonic() - wall) * self.speed, self._latest)
 
     def realtime_horizon(self) -> float:
         """Where wall time says simulated time should be now (realtime mode)."""
@@ -96,8 +98,8 @@ class SimulatedClock:
     def set_mode(self, mode: ClockMode, speed: float | None = None) -> None:
         if mode not in CLOCK_MODES:
             raise ValueError(f"clock mode must be one of {list(CLOCK_MODES)}, not {mode!r}")
-        if speed is not None and speed <= 0:
-            raise ValueError("speed must be greater than 0")
+        if speed is not None and not 0 < speed <= MAX_SPEED:
+            raise ValueError(f"speed must be greater than 0 and at most {MAX_SPEED:g}")
         with self._lock:
             if self.mode == "realtime":
                 self._now = max(self._now, self._realtime())

@@ -92,7 +92,7 @@ class ClockAdvance(BaseModel):
 class ClockMode(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Literal["auto", "manual", "realtime"]
-    speed: float | None = Field(default=None, gt=0)
+    speed: float | None = Field(default=None, gt=0, le=1e7)
 
 
 class CheckpointDeploy(_Open):

@@ -164,6 +164,8 @@ async def test_admin_flow_users_projects_keys_and_isolation(platform: Platform) 
     assert link.status_code == 201 and link.json()["role"] == "viewer"
     gpus = await client.put(f"/api/v1/projects/{project_id}", json={"allowed_gpus": ["T4", "L4"]})
     assert gpus.json()["allowed_gpus"] == ["T4", "L4"]
+    unchanged = await client.put(f"/api/v1/projects/{project_id}", json={"allowed_gpus": None})
+    assert unchanged.status_code == 200 and unchanged.json()["allowed_gpus"] == ["T4", "L4"]
     bad_gpu = await client.put(f"/api/v1/projects/{project_id}", json={"allowed_gpus": ["Z9"]})
     assert bad_gpu.status_code == 422 and "Z9" in bad_gpu.json()["detail"]
 
@@ -415,6 +417,9 @@ async def test_clock_read_advance_to_and_mode(platform: Platform) -> None:
     assert refused.status_code == 409
     bad = await client.put("/_emulator/clock", json={"mode": "warp"})
     assert bad.status_code == 422
+    too_fast = await client.put("/_emulator/clock", json={"mode": "realtime", "speed": 1e300})
+    assert too_fast.status_code == 422
+    assert (await client.get("/api/v1/whoami")).status_code == 200  # the clock still renders
 
 
 async def test_reset_returns_to_the_seed_state(platform: Platform) -> None:
