@@ -10,7 +10,8 @@ In another (the key is the one `serve` prints; `QCOG_API_KEY` in a `.env` file w
 
 The script uploads a synthetic dataset shaped like the guide's (77 features and its target),
 submits the guide's job — 24 h timeout, 3 retries — and polls it as the guide does, but on the
-emulator's clock: four simulated days pass in seconds. Each epoch is priced at 3,300 simulated
+emulator's clock: four simulated days pass in seconds. Then, as the guide's "Next steps" say, it
+deploys the best checkpoint and asks it for predictions. Each epoch is priced at 3,300 simulated
 seconds (an emulator-only parameter, ignored by the real platform) so that the job needs all four
 attempts; early stopping is left off for the same reason.
 """
@@ -98,6 +99,20 @@ async def main() -> None:
             f"{attempt['epochs_completed']} epochs)"
         )
     print(f"Metrics: test_loss={run['metrics'].get('test_loss')}, errors={run['errors']}")
+
+    # Next steps, as the guide says: deploy the best checkpoint, run an inference.
+    deployment = await client.create_deployment(
+        "long-running-model",
+        "v1.0.0",
+        run_name="long-running-job",
+        criterion={"metric": "loss", "value": "smallest"},
+    )
+    print(f"Deployed {deployment['response']['checkpoint_name']} as long-running-model")
+    rows = synthetic_panel(dates=1, assets=5, seed=99).drop(
+        columns=["scaled_demedian_forward_return_22d"]
+    )
+    predictions = await client.sync_inference(rows, deployment_name="long-running-model")
+    print(f"Predictions for 5 new rows: {predictions['response']['predictions']}")
 
     async with EmulatorClient.for_client(client) as emulator:
         clock = await emulator.clock()

@@ -1,0 +1,37 @@
+"""examples/long_running_job.py runs as a newcomer would run it, against a server on :8001."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from mockserver.app import create_app
+from mockserver.backend import PlatformBackend
+from mockserver.settings import Settings
+from mockserver.testing.servers import serve_in_thread
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "long_running_job.py"
+
+
+async def test_the_example_runs_the_guides_job_and_its_next_steps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("QCOG_ENV", raising=False)
+    monkeypatch.setenv("QCOG_API_KEY", "example-key")
+    monkeypatch.chdir(tmp_path)
+    spec = importlib.util.spec_from_file_location("long_running_job", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    backend = PlatformBackend(Settings(api_key="example-key", clock="auto"))
+    try:
+        with serve_in_thread(create_app(backend), port=8001):
+            await example.main()
+    finally:
+        backend.close()
+    out = capsys.readouterr().out
+    assert "Status: completed" in out
+    assert out.count(": timed_out (") == 3 and "attempt 4: completed" in out
+    assert "Deployed epoch-" in out and "Predictions for 5 new rows: [[" in out
