@@ -500,6 +500,8 @@ class PlatformBackend:
 
     @staticmethod
     def _scope_of(kind: str, doc: dict[str, Any]) -> str:
+        if kind == "deployment":
+            return doc.get("run_id", "")
         return doc.get("project_id", "") if kind in ("dataset", "run") else ""
 
     def get_environment(self, value: str, identifier: str) -> dict[str, Any]:
@@ -581,14 +583,7 @@ class PlatformBackend:
         if format.lower() != "csv":
             raise Invalid(f"format: '{format}' is not supported; upload a CSV file (format=csv).")
         existing = self._replaceable("dataset", "Dataset", project_id, name, override)
-        dataset_id = self._new_id()
-        path = self.files.dataset(dataset_id)
-        self._copy_limited(stream, path)
-        try:
-            shape = self._inspect_csv(path)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        dataset_id, shape = self._receive_csv(stream)
         configuration = {
             "conf_name": "upload",
             "conf_version": configuration_version,
@@ -622,18 +617,22 @@ class PlatformBackend:
         existing = self._replaceable(
             "dataset", "Dataset", project_id, name, bool(body.get("override"))
         )
-        dataset_id = self._new_id()
-        path = self.files.dataset(dataset_id)
         with source.open("rb") as stream:
-            self._copy_limited(stream, path)
-        try:
-            shape = self._inspect_csv(path)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+            dataset_id, shape = self._receive_csv(stream)
         return self._put_dataset(
             project_id, dataset_id, name, body.get("description"), configuration, shape, existing
         )
+
+    def _receive_csv(self, stream: BinaryIO) -> tuple[str, dict[str, Any]]:
+        """Store a CSV under a new dataset id and inspect it; nothing is kept if it is bad."""
+        dataset_id = self._new_id()
+        path = self.files.dataset(dataset_id)
+        self._copy_limited(stream, path)
+        try:
+            return dataset_id, self._inspect_csv(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
     def _copy_limited(self, stream: BinaryIO, path: Path) -> None:
         limit = self.settings.max_upload_bytes
@@ -890,14 +889,7 @@ class PlatformBackend:
         self, project_id: str, run_id: str, value: str, identifier: str
     ) -> dict[str, Any]:
         run = self._lookup("run", "Experiment run", run_id, "id", project_id)
-        found = (
-            self.store.find("deployment", value, run["id"])
-            if identifier == "name"
-            else self.store.get("deployment", value)
-        )
-        if found is None or found["run_id"] != run["id"]:
-            raise NotFound("Deployment", value, by=identifier)
-        return found
+        return self._lookup("deployment", "Deployment", value, identifier, run["id"])
 
     def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
         """Predictions of a deployment's checkpoint for CSV text, by ``trainer.predict``.

@@ -22,6 +22,7 @@ delivery is marked failed. Deliveries live in an SQLite outbox and survive a res
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -269,10 +270,7 @@ class Webhooks:
                     return fault
         return None
 
-    def _injected(self, delivery: dict[str, Any]) -> tuple[Any, str] | None:
-        run = self.store.get("run", delivery["run_id"]) if delivery.get("run_id") else None
-        if run is None:
-            return None
+    def _injected(self, run: dict[str, Any]) -> tuple[Any, str] | None:
         for kind in ("webhook_down", "webhook_timeout"):
             fault = self._fault(run, kind)
             if fault is not None:
@@ -285,24 +283,36 @@ class Webhooks:
         return None
 
     def _attempt(self, delivery: dict[str, Any]) -> None:
-        """One POST; its outcome is appended to ``delivery["attempts"]``."""
-        injected = self._injected(delivery)
-        if injected is not None:
-            fault, message = injected
-            self.on_fault(delivery["run_id"], fault, {"message_id": delivery["message_id"]})
-            delivery["attempts"].append(
-                {
-                    "number": len(delivery["attempts"]) + 1,
-                    "simulated_at": isoformat(self.sim.clock.now()),
-                    "wall_at": isoformat(float(int(wall_time()))),
-                    "status_code": fault.status if fault.type == "webhook_down" else None,
-                    "error": message,
-                    "ok": False,
-                }
-            )
-            return
+        """One POST, or an injected failure; its outcome goes to ``delivery["attempts"]``."""
         simulated = self.sim.clock.now()
         timestamp = int(wall_time())
+        record: dict[str, Any] = {
+            "number": len(delivery["attempts"]) + 1,
+            "simulated_at": isoformat(simulated),
+            "wall_at": isoformat(float(timestamp)),
+            "status_code": None,
+            "error": None,
+            "ok": False,
+        }
+        run = self.store.get("run", delivery["run_id"]) if delivery.get("run_id") else None
+        injected = self._injected(run) if run else None
+        if injected is not None:
+            fault, record["error"] = injected
+            if fault.type == "webhook_down":
+                record["status_code"] = fault.status
+            self.on_fault(delivery["run_id"], fault, {"message_id": delivery["message_id"]})
+        else:
+            self._post(delivery, run, simulated, timestamp, record)
+        delivery["attempts"].append(record)
+
+    def _post(
+        self,
+        delivery: dict[str, Any],
+        run: dict[str, Any] | None,
+        simulated: float,
+        timestamp: int,
+        record: dict[str, Any],
+    ) -> None:
         headers = {
             "content-type": "application/json",
             "webhook-id": delivery["message_id"],
@@ -312,32 +322,26 @@ class Webhooks:
             ),
             "X-Qcog-Mock-Time": isoformat(simulated),
         }
-        record: dict[str, Any] = {
-            "number": len(delivery["attempts"]) + 1,
-            "simulated_at": isoformat(simulated),
-            "wall_at": isoformat(float(timestamp)),
-            "status_code": None,
-            "error": None,
-            "ok": False,
-        }
         try:
             response = self._http.post(delivery["url"], content=delivery["body"], headers=headers)
-            record["status_code"] = response.status_code
-            record["ok"] = 200 <= response.status_code < 300
-            run = self.store.get("run", delivery["run_id"]) if delivery.get("run_id") else None
-            duplicate = (
-                self._fault(run, "webhook_duplicate", messages=True, before=delivery["event_seq"])
-                if run
-                else None
-            )
-            if record["ok"] and duplicate is not None:  # a message succeeds once: sent twice
-                self.on_fault(delivery["run_id"], duplicate, {"message_id": delivery["message_id"]})
-                self._http.post(delivery["url"], content=delivery["body"], headers=headers)
-            if not record["ok"]:
-                record["error"] = f"HTTP {response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as error:
             record["error"] = f"{type(error).__name__}: {error}"
-        delivery["attempts"].append(record)
+            return
+        record["status_code"] = response.status_code
+        record["ok"] = 200 <= response.status_code < 300
+        if not record["ok"]:
+            record["error"] = f"HTTP {response.status_code}: {response.text[:200]}"
+            return
+        duplicate = (
+            self._fault(run, "webhook_duplicate", messages=True, before=delivery["event_seq"])
+            if run
+            else None
+        )
+        if duplicate is not None:  # a message succeeds once: it is sent twice
+            self.on_fault(delivery["run_id"], duplicate, {"message_id": delivery["message_id"]})
+            # The duplicate is extra: the delivery has already succeeded whatever it meets.
+            with contextlib.suppress(httpx.HTTPError):
+                self._http.post(delivery["url"], content=delivery["body"], headers=headers)
 
     def resend(self, delivery_id: int) -> dict[str, Any]:
         """Send a delivery again now (same message id), whatever its status."""
