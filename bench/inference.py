@@ -15,20 +15,16 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
 
-# bench/trainer.py is named like the package: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import httpx
+import torch
 
-import httpx  # noqa: E402
-import torch  # noqa: E402
-
-from mockserver.app import create_app  # noqa: E402
-from mockserver.backend import PlatformBackend  # noqa: E402
-from mockserver.settings import Settings  # noqa: E402
-from mockserver.testing.servers import serve_in_thread  # noqa: E402
-from trainer.guide import adam, guide_hyperparameters  # noqa: E402
-from trainer.synthetic import TARGET, synthetic_panel  # noqa: E402
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.trainer.guide import adam, guide_hyperparameters
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "bench-key"
 

@@ -31,16 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-# bench/trainer.py is named like the package: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import httpx
+import torch
 
-import httpx  # noqa: E402
-import torch  # noqa: E402
-
-from mockserver.clock import parse_time  # noqa: E402
-from trainer import train  # noqa: E402
-from trainer.guide import guide_hyperparameters  # noqa: E402
-from trainer.synthetic import write_synthetic_csv  # noqa: E402
+from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.trainer import train
+from qcog_mock.trainer.guide import guide_hyperparameters
+from qcog_mock.trainer.synthetic import write_synthetic_csv
 
 KEY = "bench-key"
 EPOCH_SECONDS = 3300
@@ -68,7 +65,7 @@ def free_port() -> int:
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
     command = [
-        sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--clock", "auto", "--log-level", "info",
     ]  # fmt: skip
     env = {**os.environ, "QCOG_API_KEY": KEY}

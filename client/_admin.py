@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import httpx
 
-from client._http import DictResponse, HttpClient, read_store, write_store
+from qcog_mock.client._http import DictResponse, HttpClient, read_store, write_store
 
 
 def is_error(result: DictResponse) -> bool:

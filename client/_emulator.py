@@ -10,14 +10,17 @@ Unlike the compatible clients, these return plain values and raise on failure.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
 
-from client._admin import Initializer, is_error
-from client._http import get_base_url
+from qcog_mock.client._admin import Initializer, is_error
+from qcog_mock.client._http import get_base_url
 
 TERMINAL = ("completed", "failed")
+# Every emulator response carries the simulated time in this header.
+TIME_HEADER = "X-Qcog-Mock-Time"
 
 
 class QcogMockError(Exception):
@@ -44,9 +47,12 @@ class EmulatorClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 3000,
+        on_time: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_time`` is called with the simulated time (ISO) after every call."""
         root = (base_url or get_base_url()).rstrip("/").removesuffix("/api")
         self._client = httpx.AsyncClient(base_url=root, transport=transport, timeout=timeout)
+        self._on_time = on_time
 
     @classmethod
     def for_client(cls, client: Initializer) -> EmulatorClient:
@@ -59,6 +65,8 @@ class EmulatorClient:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise EmulatorError(0, f"could not reach {path}: {error}") from None
+        if self._on_time is not None and (now := response.headers.get(TIME_HEADER)):
+            self._on_time(now)
         try:
             body = response.json()
         except ValueError:

@@ -14,9 +14,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from client._admin import AdminClient, Initializer, is_error
-from client._http import DictResponse, HttpClient
-from client._project import ProjectClient, ProjectError
+from qcog_mock.client._admin import AdminClient, Initializer, is_error
+from qcog_mock.client._http import DictResponse, HttpClient
+from qcog_mock.client._project import ProjectClient, ProjectError
 
 NO_RESOURCE_SELECTED = (
     "No {resource_name} selected. Select one with {select_method} or pass {arg_name}."

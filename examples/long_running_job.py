@@ -8,6 +8,9 @@ In another (the key is the one `serve` prints; `QCOG_API_KEY` in a `.env` file w
 
     QCOG_API_KEY=qcog-mock-api-key .venv/bin/python examples/long_running_job.py
 
+The client goes where `QCOG_ENV` says (`DEV`: http://localhost:8001/api); `QCOG_BASE_URL`, read
+by this script, points it elsewhere (`http://127.0.0.1:9000/api` for `serve --port 9000`).
+
 The script uploads a synthetic dataset shaped like the guide's (77 features and its target),
 submits the guide's job — 24 h timeout, 3 retries — and polls it as the guide does, but on the
 emulator's clock: four simulated days pass in seconds. Then, as the guide's "Next steps" say, it
@@ -21,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-from client import EmulatorClient, ExperimentClient, wait_for_run
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
     GradientClippingConfig,
@@ -30,7 +32,9 @@ from qcog_types.pytorch_models.hyperparameters import (
     PerGroupOptimizerParams,
     SchedulerConfig,
 )
-from trainer.synthetic import synthetic_panel
+
+from qcog_mock.client import EmulatorClient, ExperimentClient, wait_for_run
+from qcog_mock.trainer.synthetic import synthetic_panel
 
 number_of_columns = 77
 
@@ -62,7 +66,9 @@ hyperparameters = GeneralHSModelHyperparameters(
 
 
 async def main() -> None:
-    client = ExperimentClient(api_key=os.getenv("QCOG_API_KEY"))
+    client = ExperimentClient(
+        api_key=os.getenv("QCOG_API_KEY"), base_url=os.getenv("QCOG_BASE_URL")
+    )
 
     frame = synthetic_panel(dates=100, assets=100, seed=0)  # 10,000 rows × 78 columns
     uploaded = await client.project_client.upload_dataset(frame, "training-dat  ", override=True)

@@ -1,1 +1,1 @@
-"""The qcog-mock server: the Qognitive API v1 on a simulated clock (built in a later step)."""
+"""The qcog-mock server: the Qognitive API v1 on a simulated clock."""

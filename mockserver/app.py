@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.api import admin, catalog, datasets, deployments, emulator, runs
-from mockserver.backend import PlatformBackend
-from mockserver.clock import isoformat
-from mockserver.errors import PlatformError
-from mockserver.settings import Settings
+from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.errors import PlatformError
+from qcog_mock.mockserver.settings import Settings
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"

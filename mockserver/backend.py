@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import pandas as pd
 import torch
 
-from mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
-from mockserver.errors import (
+from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
+from qcog_mock.mockserver.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -34,14 +34,20 @@ from mockserver.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from mockserver.files import Files
-from mockserver.jobs import TERMINAL, Jobs, runtime_limit, runtime_seconds
-from mockserver.runparams import GPU_TYPES, RunParams, parse_faults, validate_params
-from mockserver.settings import Settings
-from mockserver.simulation import Simulation
-from mockserver.store import Store
-from mockserver.webhooks import Webhooks, check_secret, check_url, new_secret, public_delivery
-from trainer import ExperimentError, predict
+from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.jobs import TERMINAL, Jobs, runtime_limit, runtime_seconds
+from qcog_mock.mockserver.runparams import GPU_TYPES, RunParams, parse_faults, validate_params
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.simulation import Simulation
+from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks import (
+    Webhooks,
+    check_secret,
+    check_url,
+    new_secret,
+    public_delivery,
+)
+from qcog_mock.trainer import ExperimentError, predict
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The ``qcog-mock`` command.
 
 qcog-mock demo  [--rows 20000] [--epochs 100]
+qcog-mock exec [--compat auto|on|off] -- COMMAND [ARGS…]
 qcog-mock listen --secret whsec_… [--port 8080]
 qcog-mock scenario list|run [PATHS] [--mode in-process|socket|both]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
@@ -12,11 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
 
-from mockserver.clock import (
+from qcog_mock.compat import COMPAT_MODES, pythonpath_for
+from qcog_mock.mockserver.clock import (
     CLOCK_MODES,
     DEFAULT_START,
     MAX_SPEED,
@@ -24,7 +27,7 @@ from mockserver.clock import (
     parse_time,
     wall_time,
 )
-from mockserver.settings import Settings
+from qcog_mock.mockserver.settings import Settings
 
 
 def _positive(text: str) -> float:
@@ -94,6 +97,14 @@ def parser() -> argparse.ArgumentParser:
     listen.add_argument("--host", default="127.0.0.1")
     listen.add_argument("--port", type=int, default=8080)
     listen.add_argument("--secret", required=True, help="the whsec_… secret `serve` prints")
+    run = commands.add_parser(
+        "exec",
+        help="run a command that imports qcogclient/qcog_types, with qcog-mock's stand-ins",
+        description="Runs COMMAND with qcog-mock's qcogclient/qcog_types stand-ins importable: "
+        "auto (default) only where no real package is installed, on even over real ones.",
+    )
+    run.add_argument("--compat", choices=COMPAT_MODES, default="auto")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
     demo.add_argument("--rows", type=int, default=20_000)
     demo.add_argument("--epochs", type=int, default=100)
@@ -103,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from mockserver.app import create_app
+    from qcog_mock.mockserver.app import create_app
 
     settings = Settings.from_environment(
         data_dir=args.data_dir,
@@ -142,7 +153,7 @@ def scenarios(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mockserver.testing.scenarios import MODES, discover, load, run_scenario
+    from qcog_mock.mockserver.testing.scenarios import MODES, discover, load, run_scenario
 
     paths = discover(args.paths)
     loaded = []
@@ -177,8 +188,8 @@ def scenarios(args: argparse.Namespace) -> int:
 
 
 def listen(args: argparse.Namespace) -> None:
-    from mockserver.receiver import WebhookReceiver, print_event
-    from mockserver.webhooks import check_secret
+    from qcog_mock.mockserver.receiver import WebhookReceiver, print_event
+    from qcog_mock.mockserver.webhooks import check_secret
 
     try:
         check_secret(args.secret)
@@ -190,16 +201,37 @@ def listen(args: argparse.Namespace) -> None:
         threading.Event().wait()
 
 
+def run_with_compat(args: argparse.Namespace) -> None:
+    """Replace this process with the command, its ``PYTHONPATH`` showing the stand-ins."""
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise SystemExit(
+            "qcog-mock exec: name the command to run, e.g. qcog-mock exec -- python x.py"
+        )
+    env = dict(os.environ)
+    path = pythonpath_for(args.compat, env.get("PYTHONPATH"))
+    if path is None:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = path
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as error:
+        raise SystemExit(f"qcog-mock exec: cannot run {command[0]!r}: {error.strerror}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
         serve(args)
     elif args.command == "listen":
         listen(args)
+    elif args.command == "exec":
+        run_with_compat(args)
     elif args.command == "scenario":
         raise SystemExit(scenarios(args))
     elif args.command == "demo":
-        from mockserver.demo import run_demo
+        from qcog_mock.mockserver.demo import run_demo
 
         run_demo(["--rows", str(args.rows), "--epochs", str(args.epochs)])
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.clock import parse_time
-from mockserver.settings import Settings
-from trainer.guide import adam, guide_hyperparameters
-from trainer.synthetic import synthetic_panel
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.trainer.guide import adam, guide_hyperparameters
+from qcog_mock.trainer.synthetic import synthetic_panel
 
 KEY = "qcog-mock-demo"
 EPOCH_SECONDS = 3300

@@ -29,14 +29,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mockserver import costmodel
-from mockserver.clock import isoformat
-from mockserver.files import Files
-from mockserver.runparams import RunParams
-from mockserver.settings import Settings
-from mockserver.simulation import Process, Simulation
-from mockserver.store import Store
-from trainer import ExperimentError, train
+from qcog_mock.mockserver import costmodel
+from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.runparams import RunParams
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.simulation import Process, Simulation
+from qcog_mock.mockserver.store import Store
+from qcog_mock.trainer import ExperimentError, train
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from mockserver.errors import Invalid
-from mockserver.settings import MAX_TIMEOUT_SECONDS
-from trainer.hyperparameters import SupportedHyperparameters, parse_hyperparameters
+from qcog_mock.mockserver.errors import Invalid
+from qcog_mock.mockserver.settings import MAX_TIMEOUT_SECONDS
+from qcog_mock.trainer.hyperparameters import SupportedHyperparameters, parse_hyperparameters
 
 GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "V100")
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mockserver.clock import DEFAULT_START, ClockMode, parse_time
+from qcog_mock.mockserver.clock import DEFAULT_START, ClockMode, parse_time
 
 DEFAULT_API_KEY = "qcog-mock-api-key"
 MAX_RETRIES = 10

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mockserver.clock import SimulatedClock
+from qcog_mock.mockserver.clock import SimulatedClock
 
 logger = logging.getLogger(__name__)
 

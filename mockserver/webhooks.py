@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mockserver.clock import isoformat, parse_time, wall_time
-from mockserver.errors import Invalid, NotFound
-from mockserver.simulation import Simulation
-from mockserver.store import Store
+from qcog_mock.mockserver.clock import isoformat, parse_time, wall_time
+from qcog_mock.mockserver.errors import Invalid, NotFound
+from qcog_mock.mockserver.simulation import Simulation
+from qcog_mock.mockserver.store import Store
 
 logger = logging.getLogger(__name__)
 

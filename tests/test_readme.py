@@ -1,4 +1,4 @@
-"""The README's test example is a real test: extracted and run as a user would run it."""
+"""The README's test examples are real tests: extracted and run as a user would run them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import pytest
 README = Path(__file__).parents[1] / "README.md"
 
 
-def test_the_readme_harness_example_passes(pytester: pytest.Pytester) -> None:
+def harness_examples() -> list[str]:
+    """The Python blocks of the harness section that are test files."""
     section = README.read_text().split("## Testing your code against qcog-mock", 1)[1]
-    example = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    assert example is not None
-    pytester.makepyfile(test_example=example[1])
-    result = pytester.runpytest_inprocess(
-        "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
-        "-o", "asyncio_default_fixture_loop_scope=function",
-    )  # fmt: skip
-    result.assert_outcomes(passed=1)
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    return [block for block in blocks if re.search(r"^(async )?def test_", block, re.M)]
+
+
+def test_the_readme_harness_examples_pass_with_pytests_defaults(pytester: pytest.Pytester) -> None:
+    examples = harness_examples()
+    assert len(examples) == 2, "the pipeline test and the poller test"
+    pytester.makepyfile(**{f"test_example_{i}": code for i, code in enumerate(examples)})
+    # No ini file: pytest-asyncio in its default strict mode, as in a fresh project.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

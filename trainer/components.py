@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainer import registry
-from trainer.errors import ConfigurationError
-from trainer.hyperparameters import (
+from qcog_mock.trainer import registry
+from qcog_mock.trainer.errors import ConfigurationError
+from qcog_mock.trainer.hyperparameters import (
     EarlyStoppingConfig,
     LossFunctionConfig,
     OptimizerConfig,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from trainer.errors import DatasetError
+from qcog_mock.trainer.errors import DatasetError
 
 DatasetSource = str | Path | bytes | io.IOBase
 

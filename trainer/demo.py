@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from trainer import train
-from trainer.guide import adam, guide_hyperparameters
-from trainer.synthetic import TARGET, synthetic_panel
+from qcog_mock.trainer import train
+from qcog_mock.trainer.guide import adam, guide_hyperparameters
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 
 def demo_hyperparameters(epochs: int, dims: int) -> dict[str, Any]:

@@ -37,17 +37,17 @@ import pydantic
 import torch
 from torch import nn
 
-from trainer import data
-from trainer.components import (
+from qcog_mock.trainer import data
+from qcog_mock.trainer.components import (
     EarlyStopping,
     Scheduler,
     build_loss,
     build_optimizer,
     build_scheduler,
 )
-from trainer.errors import ConfigurationError, DatasetError
-from trainer.hyperparameters import SupportedHyperparameters, parse_hyperparameters
-from trainer.layers import build_model
+from qcog_mock.trainer.errors import ConfigurationError, DatasetError
+from qcog_mock.trainer.hyperparameters import SupportedHyperparameters, parse_hyperparameters
+from qcog_mock.trainer.layers import build_model
 
 TRAIN_VERSION = "v0.0.1"
 PREDICT_VERSION = "v0.0.1"

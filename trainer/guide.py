@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer.synthetic import TARGET
+from qcog_mock.trainer.synthetic import TARGET
 
 
 def guide_hyperparameters(**overrides: Any) -> dict[str, Any]:

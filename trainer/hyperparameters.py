@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from trainer import registry
+from qcog_mock.trainer import registry
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ import math
 import torch
 from torch import nn
 
-from trainer.eigh import eigh, ground_state
-from trainer.hyperparameters import (
+from qcog_mock.trainer.eigh import eigh, ground_state
+from qcog_mock.trainer.hyperparameters import (
     GeneralHSModelHyperparameters,
     PauliHSModelHyperparameters,
     SupportedHyperparameters,
 )
-from trainer.pauli import pauli_basis
+from qcog_mock.trainer.pauli import pauli_basis
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 

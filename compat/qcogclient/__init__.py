@@ -1,5 +1,5 @@
 """``qcogclient``, provided by qcog-mock's ``client``: platform code imports it unchanged."""
 
-from client import AdminClient, ExperimentClient, ProjectClient
+from qcog_mock.client import AdminClient, ExperimentClient, ProjectClient
 
 __all__ = ["AdminClient", "ExperimentClient", "ProjectClient"]

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver import schemas
-from mockserver.api.deps import BackendDep, PrincipalDep, number, optional
-from mockserver.errors import Forbidden
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.deps import BackendDep, PrincipalDep, number, optional
+from qcog_mock.mockserver.errors import Forbidden
 
 router = APIRouter(tags=["admin"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver import schemas
-from mockserver.api.admin import _admin
-from mockserver.api.deps import BackendDep, PrincipalDep, number, optional
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.admin import _admin
+from qcog_mock.mockserver.api.deps import BackendDep, PrincipalDep, number, optional
 
 router = APIRouter()
 

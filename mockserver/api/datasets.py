@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from mockserver import schemas
-from mockserver.api.deps import BackendDep, ProjectDep, flag, number
-from mockserver.errors import Invalid
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, flag, number
+from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/datasets", tags=["datasets"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver import schemas
-from mockserver.api.deps import BackendDep, ProjectDep, number
-from mockserver.errors import Invalid
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, number
+from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deployments"])
 

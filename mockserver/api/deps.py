@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from mockserver.backend import PlatformBackend, Principal
-from mockserver.errors import Invalid
+from qcog_mock.mockserver.backend import PlatformBackend, Principal
+from qcog_mock.mockserver.errors import Invalid
 
 _NONE = ("", "none", "null")
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver import schemas
-from mockserver.api.deps import BackendDep, number, optional
-from mockserver.clock import parse_time
-from mockserver.errors import Invalid
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.deps import BackendDep, number, optional
+from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/_emulator", tags=["emulator"])
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mockserver import schemas
-from mockserver.api.deps import BackendDep, ProjectDep, flag, number, optional
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, flag, number, optional
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs", tags=["experiment runs"])
 

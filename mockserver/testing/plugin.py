@@ -1,4 +1,4 @@
-"""qcog-mock's pytest plugin, installed with the project (entry point ``qcog_mock``).
+"""qcog-mock's pytest plugin, installed with the package (entry point ``qcog_mock``).
 
 Fixtures::
 
@@ -14,6 +14,8 @@ Fixtures::
 - ``qcog_client``: a ready ``ExperimentClient``; ``qcog_clock``: the ``EmulatorClient``
   (``clock()``, ``advance()``, ``settle()``, ``set_mode()``, ``events()``); ``qcog_dataset``:
   ``await qcog_dataset(name, dates=, assets=, features=, seed=)`` uploads synthetic data.
+- ``qcog_time``: the code under test reads the emulator's simulated time from ``time.time``,
+  ``datetime.now`` … (freezegun), moved with every ``qcog_clock`` call.
 - ``make_webhook_receiver(secret, fail_first=0)`` / ``webhook_receiver``: verifying receivers.
 - ``@pytest.mark.qcog(clock="manual", start_time="2026-01-01T00:00:00Z", faults=[...])`` sets
   the in-process platform's clock mode, start time and server-wide fault plan.
@@ -21,38 +23,66 @@ Fixtures::
   (a real platform; the key comes from ``QCOG_API_KEY``); tests that need the emulator's clock
   or control plane (``qcog_clock``, ``@pytest.mark.qcog_emulator_only``) are skipped there.
 
-Each receiver listens on a free loopback port, verifies every delivery's Standard Webhooks
-signature, and is stopped when the test ends.
+Coroutine tests that use these fixtures (or the ``qcog`` marker) are marked for pytest-asyncio,
+so they run in its default strict mode too. Ini options: ``qcog_compat = auto | on | off``
+(which ``qcogclient`` / ``qcog_types`` the tests import: see ``qcog_mock.compat``) and
+``qcog_scenarios`` (folders whose ``*.toml`` files are collected as scenarios; none by default).
 
-The plugin also collects scenario files (``scenarios/*.toml``) as test items, each run in process
-and over a real socket.
-
-``mockserver.testing`` is the harness on top of the server and the client; it is the one part of
-``mockserver`` that imports ``client``.
+Loading the plugin imports nothing heavy: the emulator, torch and the client are imported when a
+fixture is first used. ``qcog_mock.mockserver.testing`` is the harness on top of the server and
+the client; it is the one part of ``mockserver`` that imports ``client``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
-from client import EmulatorClient, ExperimentClient
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.clock import parse_time
-from mockserver.receiver import WebhookReceiver
-from mockserver.settings import Settings
-from mockserver.testing.servers import serve_in_thread
-from trainer.synthetic import synthetic_panel
+from qcog_mock.compat import COMPAT_MODES, activate
+
+if TYPE_CHECKING:
+    import httpx
+    from freezegun.api import FrozenDateTimeFactory
+
+    from qcog_mock.client import EmulatorClient, ExperimentClient
+    from qcog_mock.mockserver.backend import PlatformBackend
+    from qcog_mock.mockserver.receiver import WebhookReceiver
+    from qcog_mock.mockserver.settings import Settings
 
 KEY = "qcog-mock-test-key"
+FIXTURES = frozenset(
+    {
+        "qcog_platform",
+        "qcog_socket_platform",
+        "qcog_client",
+        "qcog_clock",
+        "qcog_dataset",
+        "qcog_time",
+        "make_webhook_receiver",
+        "webhook_receiver",
+    }
+)
+# Code of these packages keeps real time under ``qcog_time``: the emulator, what serves it, and
+# torch (whose lazy submodules freezegun's module scan would otherwise import).
+REAL_TIME_PACKAGES = (
+    "qcog_mock",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "uvicorn",
+    "starlette",
+    "h11",
+    "torch",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +91,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run qcog-mock tests against this API base URL (e.g. https://host/api) instead",
     )
+    parser.addini(
+        "qcog_compat",
+        default="auto",
+        help="qcogclient/qcog_types stand-ins: auto (where nothing real is installed), on, off",
+    )
+    parser.addini(
+        "qcog_scenarios",
+        type="paths",
+        default=[],
+        help="folders whose *.toml files are qcog-mock scenarios (collected as tests)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest runs, so a ``conftest.py`` may ``import qcogclient`` at its top."""
+    mode = early_config.getini("qcog_compat").strip()
+    try:
+        activate(mode)
+    except ValueError as error:
+        raise pytest.UsageError(f"{error} (ini option qcog_compat)") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,6 +121,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "qcog_emulator_only: needs qcog-mock's control plane; skipped with --qcog-target"
     )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from qcog_mock.compat import NAMES, provider
+
+    mode = config.getini("qcog_compat").strip()
+    return [f"qcog-mock: qcog_compat={mode}; " + "; ".join(provider(n).describe() for n in NAMES)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark coroutine tests that use qcog fixtures for pytest-asyncio (strict mode included)."""
+    if not (
+        inspect.iscoroutinefunction(obj) and collector.config.pluginmanager.has_plugin("asyncio")
+    ):
+        return
+    marks = {mark.name for mark in getattr(obj, "pytestmark", [])}
+    if marks & {"asyncio", "anyio"} or not isinstance(collector, pytest.Module | pytest.Class):
+        return
+    if not collector.istestfunction(obj, name):
+        return
+    if "qcog" in marks or FIXTURES & set(inspect.signature(obj).parameters):
+        pytest.mark.asyncio(obj)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -85,21 +159,33 @@ class QcogPlatform:
     api_key: str
     transport: httpx.AsyncBaseTransport | None = None
     backend: PlatformBackend | None = None
+    time_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     @property
     def emulated(self) -> bool:
         return self.backend is not None
 
     def client(self) -> ExperimentClient:
+        from qcog_mock.client import ExperimentClient
+
         return ExperimentClient(
             api_key=self.api_key, base_url=self.base_url, transport=self.transport
         )
 
     def emulator(self) -> EmulatorClient:
-        return EmulatorClient(self.base_url, transport=self.transport)
+        from qcog_mock.client import EmulatorClient
+
+        return EmulatorClient(self.base_url, transport=self.transport, on_time=self._moved)
+
+    def _moved(self, now: str) -> None:
+        for listener in self.time_listeners:
+            listener(now)
 
 
 def _marker_settings(request: pytest.FixtureRequest) -> tuple[Settings, list[Any]]:
+    from qcog_mock.mockserver.clock import parse_time
+    from qcog_mock.mockserver.settings import Settings
+
     marker = request.node.get_closest_marker("qcog")
     options = dict(marker.kwargs) if marker else {}
     faults = options.pop("faults", [])
@@ -127,6 +213,11 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     if (target := _target(request.config)) is not None:
         yield target
         return
+    import httpx
+
+    from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.backend import PlatformBackend
+
     settings, faults = _marker_settings(request)
     backend = PlatformBackend(settings)
     try:
@@ -143,6 +234,11 @@ def _qcog_server(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     if (target := _target(request.config)) is not None:
         yield target
         return
+    from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.backend import PlatformBackend
+    from qcog_mock.mockserver.settings import Settings
+    from qcog_mock.mockserver.testing.servers import serve_in_thread
+
     backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
     try:
         with serve_in_thread(create_app(backend)) as url:
@@ -174,9 +270,40 @@ async def qcog_clock(qcog_platform: QcogPlatform) -> AsyncIterator[EmulatorClien
 
 
 @pytest.fixture
+def qcog_time(qcog_platform: QcogPlatform) -> Iterator[FrozenDateTimeFactory]:
+    """The emulator's simulated time as the wall time of the code under test.
+
+    ``time.time``, ``datetime.now``, ``time.monotonic`` … return the simulated instant
+    (freezegun, with asyncio on real time), and follow it after every ``qcog_clock`` call, so a
+    poller's "give up after 96 h" is tested in seconds. The emulator itself keeps real time.
+    """
+    if qcog_platform.backend is None:
+        pytest.skip("needs qcog-mock's simulated clock (--qcog-target points elsewhere)")
+    from freezegun import freeze_time
+
+    from qcog_mock.mockserver.clock import parse_time
+
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, UTC)
+
+    start = at(qcog_platform.backend.clock.now())
+    with freeze_time(start, real_asyncio=True, ignore=list(REAL_TIME_PACKAGES)) as frozen:
+
+        def follow(now: str) -> None:
+            frozen.move_to(at(parse_time(now)))
+
+        qcog_platform.time_listeners.append(follow)
+        try:
+            yield frozen
+        finally:
+            qcog_platform.time_listeners.remove(follow)
+
+
+@pytest.fixture
 def qcog_dataset(qcog_client: ExperimentClient) -> Callable[..., Any]:
     """``await qcog_dataset(name, dates=2, assets=100, features=8, seed=0)``: synthetic data
     (features + the guide's target) uploaded under ``name``; returns the dataset."""
+    from qcog_mock.trainer.synthetic import synthetic_panel
 
     async def upload(
         name: str, *, dates: int = 2, assets: int = 100, features: int = 8, seed: int = 0
@@ -190,12 +317,14 @@ def qcog_dataset(qcog_client: ExperimentClient) -> Callable[..., Any]:
     return upload
 
 
-MakeReceiver = Callable[..., WebhookReceiver]
+MakeReceiver = Callable[..., "WebhookReceiver"]
 
 
 @pytest.fixture
 def make_webhook_receiver() -> Iterator[MakeReceiver]:
     """A factory: ``make_webhook_receiver(secret, fail_first=0)`` → a started receiver."""
+    from qcog_mock.mockserver.receiver import WebhookReceiver
+
     started: list[WebhookReceiver] = []
 
     def make(secret: str, *, fail_first: int = 0) -> WebhookReceiver:
@@ -220,19 +349,21 @@ def webhook_receiver(make_webhook_receiver: MakeReceiver) -> WebhookReceiver:
     return make_webhook_receiver(secret)
 
 
-# Scenario files as test items ------------------------------------------------------------------
+# Scenario files as test items: only from the folders the ini option names --------------------
 
 
-def pytest_collect_file(parent: pytest.Collector, file_path: Any) -> pytest.Collector | None:
-    """Every ``*.toml`` in a folder named ``scenarios`` is a scenario, run in both modes."""
-    if file_path.suffix == ".toml" and file_path.parent.name == "scenarios":
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix != ".toml":
+        return None
+    folders = parent.config.getini("qcog_scenarios")
+    if any(file_path.parent.resolve() == Path(folder).resolve() for folder in folders):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from mockserver.testing.scenarios import MODES, load
+        from qcog_mock.mockserver.testing.scenarios import MODES, load
 
         scenario = load(self.path)
         for mode in MODES:
@@ -246,14 +377,14 @@ class ScenarioItem(pytest.Item):
         self.mode = mode
 
     def runtest(self) -> None:
-        from mockserver.testing.scenarios import ScenarioError, run_scenario
+        from qcog_mock.mockserver.testing.scenarios import ScenarioError, run_scenario
 
-        result = asyncio.run(run_scenario(self.scenario, self.mode))  # type: ignore[arg-type]
+        result = asyncio.run(run_scenario(self.scenario, self.mode))
         if not result.passed:
             raise ScenarioError(result.message)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from mockserver.testing.scenarios import ScenarioError
+        from qcog_mock.mockserver.testing.scenarios import ScenarioError
 
         if isinstance(excinfo.value, ScenarioError):
             return f"Scenario '{self.scenario.title}' ({self.mode}) failed:\n{excinfo.value}"
@@ -261,3 +392,6 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, f"scenario: {self.scenario.title} [{self.mode}]"
+
+
+__all__ = ["COMPAT_MODES", "FIXTURES", "KEY", "QcogPlatform"]

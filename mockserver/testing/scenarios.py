@@ -39,13 +39,13 @@ import httpx
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.clock import monotonic, parse_time
-from mockserver.receiver import WebhookReceiver
-from mockserver.settings import Settings
-from mockserver.testing.servers import serve_in_thread
-from trainer.synthetic import TARGET, synthetic_panel
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.clock import monotonic, parse_time
+from qcog_mock.mockserver.receiver import WebhookReceiver
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]

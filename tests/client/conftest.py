@@ -6,11 +6,11 @@ from typing import Any
 import httpx
 import pytest
 
-from client import EmulatorClient, ExperimentClient
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
-from mockserver.testing.servers import serve_in_thread
+from qcog_mock.client import EmulatorClient, ExperimentClient
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.servers import serve_in_thread
 
 KEY = "client-test-key"
 

@@ -12,15 +12,21 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
-from client import AdminClient, EmulatorClient, ExperimentClient, ProjectClient, wait_for_run
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
     LossFunctionConfig,
     OptimizerConfig,
 )
+
+from qcog_mock.client import (
+    AdminClient,
+    EmulatorClient,
+    ExperimentClient,
+    ProjectClient,
+    wait_for_run,
+)
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.client.conftest import KEY
-from trainer.synthetic import TARGET, synthetic_panel
 
 FEATURES = 4
 
@@ -409,7 +415,7 @@ async def test_wrong_key_is_an_error_envelope(connection: dict[str, Any]) -> Non
 
 
 def test_qcog_env_picks_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    from client import get_base_url
+    from qcog_mock.client import get_base_url
 
     monkeypatch.delenv("QCOG_ENV", raising=False)
     assert get_base_url() == "http://localhost:8001/api"
@@ -421,9 +427,10 @@ def test_qcog_env_picks_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_exported_members() -> None:
-    import client
     import qcogclient
     from qcogclient.qcog import models, typ
+
+    from qcog_mock import client
 
     assert sorted(client.__all__) == sorted(
         name for name in dir(client) if not name.startswith("_") and name in client.__all__

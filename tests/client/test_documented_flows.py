@@ -9,15 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-from client import ExperimentClient, wait_for_run
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
     LossFunctionConfig,
     OptimizerConfig,
     PerGroupOptimizerParams,
 )
-from trainer.synthetic import TARGET, synthetic_panel
+
+from qcog_mock.client import ExperimentClient, wait_for_run
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 
 def training_hyperparameters() -> GeneralHSModelHyperparameters:

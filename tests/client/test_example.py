@@ -1,4 +1,4 @@
-"""examples/long_running_job.py runs as a newcomer would run it, against a server on :8001."""
+"""examples/long_running_job.py runs as a newcomer would run it, against a server of its own."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
-from mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.servers import serve_in_thread
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "long_running_job.py"
 
@@ -27,7 +27,8 @@ async def test_the_example_runs_the_guides_job_and_its_next_steps(
     spec.loader.exec_module(example)
     backend = PlatformBackend(Settings(api_key="example-key", clock="auto"))
     try:
-        with serve_in_thread(create_app(backend), port=8001):
+        with serve_in_thread(create_app(backend)) as url:
+            monkeypatch.setenv("QCOG_BASE_URL", f"{url}/api")
             await example.main()
     finally:
         backend.close()

@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
 from tests.mockserver.helpers import KEY, Platform, api_client
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
-from trainer.synthetic import TARGET, synthetic_panel
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "test-key"
 FEATURES = 4

@@ -455,7 +455,7 @@ async def test_openapi_describes_every_route_and_docs_are_served(client: httpx.A
 
 
 def test_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mockserver.settings import Settings
+    from qcog_mock.mockserver.settings import Settings
 
     monkeypatch.setenv("QCOG_API_KEY", "my-platform-key")
     assert Settings.from_environment().api_key == "my-platform-key"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import mockserver
-from mockserver.clock import SimulatedClock, isoformat, parse_time
-from mockserver.simulation import Process, Simulation, SimulationStopped
+from qcog_mock import mockserver
+from qcog_mock.mockserver.clock import SimulatedClock, isoformat, parse_time
+from qcog_mock.mockserver.simulation import Process, Simulation, SimulationStopped
 
 WALL_TIME = re.compile(
     r"\btime\.(time|monotonic|perf_counter)\(|\bdatetime\.(now|utcnow)\(|\bimport time\b"

@@ -1,6 +1,6 @@
 import pytest
 
-from mockserver.costmodel import epoch_seconds
+from qcog_mock.mockserver.costmodel import epoch_seconds
 
 
 def guide(**overrides):

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.trainer import predict
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.mockserver.helpers import KEY, Platform, api_client, hyperparameters
-from trainer import predict
-from trainer.synthetic import TARGET, synthetic_panel
 
 HOUR = 3600
 FEATURES = 77

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from mockserver.backend import PlatformBackend
-from mockserver.clock import parse_time
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.clock import parse_time
 from tests.mockserver.helpers import Platform
 
 HOUR = 3600

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparameters
 
-import mockserver
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.settings import Settings
-from mockserver.testing.assertions import (
+from qcog_mock import mockserver
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.assertions import (
     assert_attempts,
     assert_statuses,
     assert_webhooks_match_timeline,
 )
-from mockserver.testing.servers import serve_in_thread
-from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparameters
-from trainer.synthetic import TARGET
+from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.trainer.synthetic import TARGET
 
 HOUR = 3600
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 
 def hyperparameters() -> GeneralHSModelHyperparameters:
@@ -64,7 +68,7 @@ async def test_the_socket_platform_is_real_and_reset_per_test_1(qcog_socket_plat
     assert qcog_socket_platform.base_url.startswith("http://127.0.0.1:")
     async with qcog_socket_platform.client() as client:
         assert (await client.project_client.list_datasets())["response"] == []
-        from trainer.synthetic import synthetic_panel
+        from qcog_mock.trainer.synthetic import synthetic_panel
 
         frame = synthetic_panel(dates=1, assets=20, features=3)
         assert "response" in await client.project_client.upload_dataset(frame, "left-behind")
@@ -129,6 +133,150 @@ def test_only_the_test_harness_imports_the_client() -> None:
     importers = [
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if re.search(r"^\s*(from|import) client\b", path.read_text(), flags=re.MULTILINE)
+        if re.search(r"^\s*from qcog_mock(\.client\b| import client\b)", path.read_text(), re.M)
     ]
     assert importers and all(name.startswith("testing/") for name in importers), importers
+
+
+# Installed in someone else's project -----------------------------------------------------------
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    heavy = ("torch", "pandas", "numpy", "fastapi", "httpx", "freezegun", "qcog_mock.client")
+    code = (
+        "import sys, qcog_mock.mockserver.testing.plugin\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_scenario_files_are_collected_only_from_the_folders_named(
+    pytester: pytest.Pytester,
+) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    shutil.copy(SCENARIOS / "data-error-fails-at-once.toml", scenarios / "story.toml")
+    (scenarios / "settings.toml").write_text("not = 'a scenario'\n")  # theirs, not ours
+    nothing = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    pytester.makeini("[pytest]\nqcog_scenarios = scenarios\n")
+    (scenarios / "settings.toml").unlink()
+    collected = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert collected.ret == 0
+    collected.stdout.fnmatch_lines(
+        ["scenarios/story.toml::in-process", "scenarios/story.toml::socket"]
+    )
+
+
+COMPAT_TEST = """
+import pytest
+import qcog_mock.client
+
+def test_which_qcogclient():
+    try:
+        import qcogclient
+    except ModuleNotFoundError:
+        print("PROVIDER none")
+        return
+    shim = getattr(qcogclient, "ExperimentClient", None) is qcog_mock.client.ExperimentClient
+    print("PROVIDER", "shim" if shim else qcogclient.PROVIDER)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "real_installed", "provider", "header"),
+    [
+        ("auto", True, "real", "qcogclient (version unknown) (real, "),
+        ("auto", False, "shim", "qcogclient: qcog-mock's stand-in"),
+        ("on", True, "shim", "qcogclient: qcog-mock's stand-in"),
+        ("off", False, "none", "qcogclient: not installed"),
+    ],
+)
+def test_qcog_compat_decides_which_qcogclient_the_tests_import(
+    pytester: pytest.Pytester, mode: str, real_installed: bool, provider: str, header: str
+) -> None:
+    real = pytester.mkdir("site")
+    (real / "qcogclient").mkdir()
+    (real / "qcogclient" / "__init__.py").write_text("PROVIDER = 'real'\n")
+    pytester.makeini(f"[pytest]\nqcog_compat = {mode}\n")
+    pytester.makepyfile(test_compat=COMPAT_TEST)
+    if real_installed:
+        pytester._monkeypatch.setenv("PYTHONPATH", str(real))
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*PROVIDER {provider}"])
+    assert header in result.stdout.str()
+
+
+def test_a_wrong_qcog_compat_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nqcog_compat = sometimes\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "qcog_compat must be one of auto, on, off, not 'sometimes'" in result.stderr.str()
+
+
+def test_only_coroutine_tests_using_qcog_fixtures_are_marked_for_asyncio(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        async def test_with_a_qcog_fixture(qcog_platform):
+            assert qcog_platform.emulated
+
+        async def test_without():
+            pass
+        """
+    )
+    # Strict mode (no ini file). The other coroutine test fares as it does without the plugin.
+    with_plugin = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    without = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:qcog_mock", "-rA")
+    with_plugin.stdout.fnmatch_lines(["PASSED *test_with_a_qcog_fixture*"])
+    other = [line for line in with_plugin.outlines if "test_without" in line and "::" in line]
+    assert other and other == [
+        line for line in without.outlines if "test_without" in line and "::" in line
+    ]
+
+
+async def test_qcog_time_gives_the_code_under_test_the_simulated_time(
+    qcog_client, qcog_clock, qcog_dataset, qcog_time
+) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from qcog_mock.mockserver.clock import parse_time
+
+    assert datetime.now(UTC) == datetime(2026, 1, 1, tzinfo=UTC)  # the emulator's start
+    await qcog_dataset("training", features=8)
+    await qcog_client.run_experiment(
+        "job", experiment_name="pytorch-models", dataset_name="training", instance="cpu",
+        parameters={"hyperparameters": hyperparameters(), "timeout": HOUR, "retries": 0},
+    )  # fmt: skip
+    started = time.time()
+    clock = await qcog_clock.advance(seconds=30 * HOUR)  # the emulator trains meanwhile
+    assert time.time() - started == 30 * HOUR
+    assert datetime.now(UTC).timestamp() == parse_time(clock["now"])
+    run = (await qcog_client.get_experiment_run("job"))["response"]
+    assert run["status"] == "completed"
+
+
+def test_qcog_mock_exec_runs_scripts_with_the_stand_ins(tmp_path: Path) -> None:
+    real = tmp_path / "site" / "qcogclient"
+    real.mkdir(parents=True)
+    (real / "__init__.py").write_text("")
+    probe = [sys.executable, "-c", "import qcogclient; print(qcogclient.__file__)"]
+    qcog_mock_cli = [sys.executable, "-m", "qcog_mock.mockserver.cli", "exec"]
+
+    def run(*compat: str, pythonpath: str = "") -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath}
+        command = [*qcog_mock_cli, *compat, "--", *probe]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    shim = Path(mockserver.__file__).parents[1] / "compat" / "qcogclient" / "__init__.py"
+    assert Path(run().stdout.strip()) == shim.resolve()
+    assert Path(run(pythonpath=str(real.parent)).stdout.strip()) == real / "__init__.py"
+    assert Path(run("--compat", "on", pythonpath=str(real.parent)).stdout.strip()) == shim.resolve()
+    assert "No module named 'qcogclient'" in run("--compat", "off").stderr
+    empty = subprocess.run([*qcog_mock_cli], capture_output=True, text=True)
+    assert empty.returncode == 1 and "name the command to run" in empty.stderr

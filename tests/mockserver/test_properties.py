@@ -13,7 +13,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver.clock import parse_time
+from qcog_mock.mockserver.clock import parse_time
 from tests.mockserver.helpers import emulator, hyperparameters, statuses
 
 LEGAL_NEXT = {

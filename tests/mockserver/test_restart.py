@@ -38,7 +38,7 @@ def free_port() -> int:
 @contextmanager
 def server(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     command = [
-        sys.executable, "-m", "mockserver.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info",
     ]  # fmt: skip
     process = subprocess.Popen(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mockserver import costmodel
-from mockserver.clock import parse_time
+from qcog_mock.mockserver import costmodel
+from qcog_mock.mockserver.clock import parse_time
 from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, outcomes, statuses
 
 EPOCH = 25 * 60  # 25-minute epochs

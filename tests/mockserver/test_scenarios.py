@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.testing.scenarios import discover, load, run_scenario, seconds
+from qcog_mock.mockserver.testing.scenarios import discover, load, run_scenario, seconds
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 BROKEN = """
@@ -65,13 +65,13 @@ def test_durations() -> None:
 
 def test_the_cli_lists_runs_and_fails_on_a_broken_scenario(tmp_path: Path) -> None:
     listed = subprocess.run(
-        [sys.executable, "-m", "mockserver.cli", "scenario", "list", str(SCENARIOS)],
+        [sys.executable, "-m", "qcog_mock.mockserver.cli", "scenario", "list", str(SCENARIOS)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "guide-four-day-job.toml" in listed.stdout
     (tmp_path / "broken.toml").write_text(BROKEN)
     ran = subprocess.run(
-        [sys.executable, "-m", "mockserver.cli", "scenario", "run", str(tmp_path),
+        [sys.executable, "-m", "qcog_mock.mockserver.cli", "scenario", "run", str(tmp_path),
          str(SCENARIOS / "last-allowed-attempt.toml")],
         capture_output=True, text=True,
     )  # fmt: skip

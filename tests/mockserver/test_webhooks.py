@@ -15,13 +15,13 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from client import EmulatorClient, ExperimentClient, wait_for_run
-from mockserver.app import create_app
-from mockserver.backend import PlatformBackend
-from mockserver.clock import parse_time, wall_time
-from mockserver.receiver import WebhookReceiver
-from mockserver.settings import Settings
-from mockserver.webhooks import BACKOFF_SECONDS, sign
+from qcog_mock.client import EmulatorClient, ExperimentClient, wait_for_run
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.clock import parse_time, wall_time
+from qcog_mock.mockserver.receiver import WebhookReceiver
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.webhooks import BACKOFF_SECONDS, sign
 from tests.mockserver.helpers import KEY, Platform, api_client, dataset_csv, hyperparameters
 
 HOUR = 3600
@@ -270,8 +270,8 @@ def test_the_plugin_fixture_reads_the_secret_from_the_environment(
     pytester.makepyfile(
         """
         import httpx
-        from mockserver.clock import wall_time
-        from mockserver.webhooks import sign
+        from qcog_mock.mockserver.clock import wall_time
+        from qcog_mock.mockserver.webhooks import sign
 
         def test_receive(webhook_receiver, monkeypatch):
             body = '{"type": "run.completed", "data": {"run": {"id": "r"}}}'
@@ -295,7 +295,8 @@ def test_qcog_mock_listen_prints_verified_events() -> None:
     secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
     url = closed_port_url()
     port = url.rsplit(":", 1)[1].split("/")[0]
-    command = [sys.executable, "-m", "mockserver.cli", "listen", "--port", port, "--secret", secret]
+    command = [sys.executable, "-m", "qcog_mock.mockserver.cli", "listen"]
+    command += ["--port", port, "--secret", secret]
     listener = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert listener.stdout is not None

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.synthetic import write_synthetic_csv
+from qcog_mock.trainer.synthetic import write_synthetic_csv
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from trainer.synthetic import TARGET
+from qcog_mock.trainer.synthetic import TARGET
 
 
 def hyperparameters(**overrides: Any) -> dict[str, Any]:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
+from qcog_mock.trainer import DatasetError, train
+from qcog_mock.trainer.data import batches, read_csv, split, to_table
+from qcog_mock.trainer.synthetic import TARGET, feature_names, synthetic_panel, write_synthetic_csv
 from tests.trainer.helpers import Recorder, hyperparameters
-from trainer import DatasetError, train
-from trainer.data import batches, read_csv, split, to_table
-from trainer.synthetic import TARGET, feature_names, synthetic_panel, write_synthetic_csv
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -94,7 +94,7 @@ def test_operator_count_mismatch_uses_the_public_message(tmp_path: Path) -> None
 
 def test_output_count_mismatch_uses_the_public_message() -> None:
     table = to_table(small_frame(), feature_names(8), [TARGET])
-    from trainer.data import check_operator_counts
+    from qcog_mock.trainer.data import check_operator_counts
 
     with pytest.raises(DatasetError, match=r"Output operator count \(target dimension\) mismatch"):
         check_operator_counts(table, 8, 2)

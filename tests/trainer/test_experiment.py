@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from qcog_mock.trainer import PREDICT_VERSION, TRAIN_VERSION, ConfigurationError, predict, train
+from qcog_mock.trainer.components import param_groups
+from qcog_mock.trainer.hyperparameters import OptimizerConfig, parse_hyperparameters
+from qcog_mock.trainer.layers import build_model
+from qcog_mock.trainer.synthetic import TARGET
 from tests.trainer.helpers import Recorder, hyperparameters
-from trainer import PREDICT_VERSION, TRAIN_VERSION, ConfigurationError, predict, train
-from trainer.components import param_groups
-from trainer.hyperparameters import OptimizerConfig, parse_hyperparameters
-from trainer.layers import build_model
-from trainer.synthetic import TARGET
 
 TIMINGS = {"total_training_time", "avg_epoch_time"}
 GUIDE_GROUPS = [{"param_name_contains": ["input_diag"], "params": {"lr": 1e-4, "weight_decay": 0}}]
@@ -154,8 +154,8 @@ def test_loss_params_with_tensor_values_are_converted(small_csv: Path) -> None:
         small_csv, epochs=1, loss_fn_config={"type": "HuberLoss", "params": {"delta": 0.5}}
     )
     assert math.isfinite(metrics["test_loss"])
-    from trainer.components import build_loss
-    from trainer.hyperparameters import LossFunctionConfig
+    from qcog_mock.trainer.components import build_loss
+    from qcog_mock.trainer.hyperparameters import LossFunctionConfig
 
     loss = build_loss(LossFunctionConfig(type="CrossEntropyLoss", params={"weight": [1.0, 2.0]}))
     assert torch.equal(loss.weight, torch.tensor([1.0, 2.0]))

@@ -5,7 +5,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from trainer.hyperparameters import (
+from qcog_mock.trainer.hyperparameters import (
     EarlyStoppingConfig,
     GeneralHSModelHyperparameters,
     GradientClippingConfig,

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from trainer.eigh import eigh, ground_state
-from trainer.layers import (
+from qcog_mock.trainer.eigh import eigh, ground_state
+from qcog_mock.trainer.layers import (
     GeneralHSM,
     GeneralHSMFullEnergy,
     PauliHSM,
@@ -15,7 +15,7 @@ from trainer.layers import (
     expectation,
     hermitian,
 )
-from trainer.pauli import pauli_basis, pauli_strings
+from qcog_mock.trainer.pauli import pauli_basis, pauli_strings
 
 F64 = torch.float64
 

@@ -1,6 +1,6 @@
 """``qcog_types.pytorch_models.hyperparameters``, provided by qcog-mock's ``trainer``."""
 
-from trainer.hyperparameters import (
+from qcog_mock.trainer.hyperparameters import (
     EarlyStoppingConfig,
     GeneralHSModelHyperparameters,
     GradientClippingConfig,

@@ -12,29 +12,24 @@ Timings are the fastest of interleaved rounds (see ``fastest``). Prints samples/
 ratios the targets are stated in: ≥ 200,000 samples/s at N=4, an epoch
 ≥ 5× faster than naive, and ≤ 2.5× the eigh-only floor at N=8.
 
-    .venv/bin/python bench/trainer.py [--rows 20000] [--threads 1] [--repeats 9]
+    .venv/bin/python bench/bench_trainer.py [--rows 20000] [--threads 1] [--repeats 9]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-# This script is named like the package it measures: keep its own folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import torch
+from torch.utils.data import DataLoader, Dataset
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-
-from trainer import data  # noqa: E402
-from trainer.components import build_loss, build_optimizer  # noqa: E402
-from trainer.experiment import _Loop  # noqa: E402
-from trainer.hyperparameters import parse_hyperparameters  # noqa: E402
-from trainer.layers import build_model, hermitian  # noqa: E402
+from qcog_mock.trainer import data
+from qcog_mock.trainer.components import build_loss, build_optimizer
+from qcog_mock.trainer.experiment import _Loop
+from qcog_mock.trainer.hyperparameters import parse_hyperparameters
+from qcog_mock.trainer.layers import build_model, hermitian
 
 FEATURES, BATCH = 77, 2000
 
