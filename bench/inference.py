@@ -20,9 +20,10 @@ import httpx
 import torch
 
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
@@ -30,36 +31,28 @@ KEY = "bench-key"
 
 
 async def main(rows: int) -> None:
-    backend = PlatformBackend(Settings(api_key=KEY, clock="auto"))
+    backend = Platform(Settings(api_key=KEY, clock="auto"))
     try:
         with serve_in_thread(create_app(backend)) as url:
             headers = {"Authorization": f"x-api-key {KEY}"}
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client:
-                await run(client, backend, rows)
+            async with (
+                httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as client,
+                Story.connect(f"{url}/api", KEY) as story,
+            ):
+                await run(client, story, backend, rows)
     finally:
         backend.close()
 
 
-async def run(client: httpx.AsyncClient, backend: PlatformBackend, rows: int) -> None:
-    project = f"/api/v1/projects/{(await client.get('/api/v1/whoami')).json()['project_id']}"
-    training = synthetic_panel(dates=40, assets=100, seed=0)
-    upload = await client.post(
-        f"{project}/datasets/upload", params={"name": "train", "format": "csv"},
-        files={"file": ("t.csv", training.to_csv(index=False).encode())},
-    )  # fmt: skip
-    experiment = (await client.get("/api/v1/experiments/pytorch-models?identifier=name")).json()
-    environment = (await client.get("/api/v1/environments?instance=cpu")).json()[0]
+async def run(client: httpx.AsyncClient, story: Story, backend: Platform, rows: int) -> None:
+    await story.upload("train", synthetic_panel(dates=40, assets=100, seed=0))
     hyperparameters = guide_hyperparameters(
         epochs=5, optimizer_config=adam(0.01), early_stopping_config=None
     )
-    body = {
-        "experiment_id": experiment["id"], "environment_id": environment["id"],
-        "dataset_id": upload.json()["id"], "name": "job",
-        "params": {"hyperparameters": hyperparameters, "emulator": {"epoch_seconds": 60}},
-    }  # fmt: skip
-    run = (await client.post(f"{project}/experiment_runs", json=body)).json()
-    await client.post("/_emulator/clock/settle")
-    runs = f"{project}/experiment_runs/{run['id']}"
+    parameters = {"hyperparameters": hyperparameters, "emulator": {"epoch_seconds": 60}}
+    run = await story.submit("job", "train", parameters)
+    await story.settle()
+    runs = f"/api/v1/projects/{run['project_id']}/experiment_runs/{run['id']}"
     deployment = (
         await client.post(
             f"{runs}/checkpoints/deploy",
@@ -77,7 +70,7 @@ async def run(client: httpx.AsyncClient, backend: PlatformBackend, rows: int) ->
         end_to_end.append(time.perf_counter() - start)
         assert answer.status_code == 200 and answer.json()["rows"] == len(inputs), answer.text
         start = time.perf_counter()
-        backend.infer(run["project_id"], run["id"], deployment["id"], text)
+        backend.deployments.infer(run["project_id"], run["id"], deployment["id"], text)
         compute.append(time.perf_counter() - start)
 
     async def ping() -> list[float]:

@@ -35,6 +35,7 @@ import httpx
 import torch
 
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer import train
 from qcog_mock.trainer.guide import guide_hyperparameters
 from qcog_mock.trainer.synthetic import write_synthetic_csv
@@ -80,38 +81,24 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    """The story's steps through the client; ``run`` is one raw GET, the request measured."""
+
+    def __init__(self, client: httpx.AsyncClient, story: Story) -> None:
         self.client = client
+        self.story = story
 
     async def setup(self, csv_path: Path) -> None:
-        who = (await self.client.get("/api/v1/whoami")).json()
-        self.project = f"/api/v1/projects/{who['project_id']}"
-        experiment = await self.client.get("/api/v1/experiments/pytorch-models?identifier=name")
-        environments = await self.client.get("/api/v1/environments?instance=cpu")
-        with csv_path.open("rb") as handle:
-            dataset = await self.client.post(
-                f"{self.project}/datasets/upload",
-                params={"name": "training-dat  ", "format": "csv"},
-                files={"file": ("data.csv", handle)},
-            )
-        self.ids = {
-            "experiment_id": experiment.json()["id"],
-            "environment_id": environments.json()[0]["id"],
-            "dataset_id": dataset.json()["id"],
-        }
+        dataset = await self.story.upload("training-dat  ", csv_path)
+        self.project = f"/api/v1/projects/{dataset['project_id']}"
 
     async def submit(self, name: str) -> str:
-        body = {**self.ids, "name": name, "params": params(), "metadata": {"provider": "modal"}}
-        response = await self.client.post(f"{self.project}/experiment_runs", json=body)
-        response.raise_for_status()
-        return response.json()["id"]
+        return (await self.story.submit(name, "training-dat  ", params()))["id"]
 
     async def run(self, run_id: str) -> dict[str, Any]:
         return (await self.client.get(f"{self.project}/experiment_runs/{run_id}")).json()
 
     async def settle(self) -> None:
-        response = await self.client.post("/_emulator/clock/settle", params={"timeout": 3600})
-        assert response.json()["settled"], response.text
+        assert (await self.story.settle())["settled"]
 
 
 async def poll(api: Api, run_id: str, until_done: bool, requests: int) -> list[float]:
@@ -136,13 +123,16 @@ async def measure(csv_path: Path, data_dir: Path) -> dict[str, Any]:
     port = free_port()
     server = start_server(data_dir, port)
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"x-api-key {KEY}"},
-            timeout=600,
-            limits=httpx.Limits(max_connections=POLLERS + 5),
-        ) as client:
-            api = Api(client)
+        async with (
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"x-api-key {KEY}"},
+                timeout=600,
+                limits=httpx.Limits(max_connections=POLLERS + 5),
+            ) as client,
+            Story.connect(f"http://127.0.0.1:{port}/api", KEY) as story,
+        ):
+            api = Api(client, story)
             await api.setup(csv_path)
 
             walls = []

@@ -8,7 +8,8 @@ tests can run the app in process (``httpx.ASGITransport``). ``EmulatorClient`` a
 ``wait_for_run`` are qcog-mock extensions.
 """
 
-from qcog_mock.client._admin import AdminClient, Initializer, is_error
+from qcog_mock.client._admin import AdminClient
+from qcog_mock.client._base import Initializer, is_error
 from qcog_mock.client._emulator import (
     EmulatorClient,
     EmulatorError,

@@ -1,49 +1,11 @@
-"""``Initializer`` and ``AdminClient``: users, projects, keys, environments, experiments."""
+"""``AdminClient``: users, projects, keys, environments, experiments."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
-
-from qcog_mock.client._http import DictResponse, HttpClient, read_store, write_store
-
-
-def is_error(result: DictResponse) -> bool:
-    return "error" in result
-
-
-class Initializer:
-    """Holds the HTTP client; every public client derives from it."""
-
-    def __init__(
-        self,
-        *,
-        http_client: HttpClient | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        basic_auth_username: str | None = None,
-        basic_auth_password: str | None = None,
-        timeout: float = 3000,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.http_client = http_client or HttpClient(
-            base_url=base_url,
-            api_key=api_key,
-            basic_auth_username=basic_auth_username,
-            basic_auth_password=basic_auth_password,
-            timeout=timeout,
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self.http_client.aclose()
-
-    async def __aenter__(self) -> Initializer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+from qcog_mock.client._base import Initializer, is_error
+from qcog_mock.client._http import DictResponse, read_store, write_store
 
 
 class AdminClient(Initializer):

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import httpx
 
-from qcog_mock.client._admin import Initializer, is_error
-from qcog_mock.client._http import get_base_url
+from qcog_mock.client._base import Initializer, is_error
+from qcog_mock.client._http import envelope, get_base_url
 
 TERMINAL = ("completed", "failed")
 # Every emulator response carries the simulated time in this header.
@@ -67,15 +67,10 @@ class EmulatorClient:
             raise EmulatorError(0, f"could not reach {path}: {error}") from None
         if self._on_time is not None and (now := response.headers.get(TIME_HEADER)):
             self._on_time(now)
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        if response.status_code >= 400:
-            raise EmulatorError(
-                response.status_code, body.get("detail") if isinstance(body, dict) else body
-            )
-        return body
+        result = envelope(response)  # the one error path of every client
+        if response.status_code >= 400 or is_error(result):
+            raise EmulatorError(response.status_code, result.get("error"))
+        return result["response"]
 
     async def available(self) -> bool:
         """Whether the server has the control plane (a real platform does not)."""

@@ -2,6 +2,9 @@
 
 Selection rule, as in the real client: a name argument is resolved first; otherwise the resource
 selected by an earlier call is used; otherwise the call returns a "no … selected" error.
+
+Longer than the project's other modules because it is one class: the real ``ExperimentClient``'s
+twenty-odd methods, kept together so that each can be compared with its original.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from qcog_mock.client._admin import AdminClient, Initializer, is_error
+from qcog_mock.client._admin import AdminClient
+from qcog_mock.client._base import Failed, Initializer, check, enveloped, is_error
 from qcog_mock.client._http import DictResponse, HttpClient
 from qcog_mock.client._project import ProjectClient, ProjectError
 
@@ -41,20 +45,6 @@ class ExperimentRunParameters(TypedDict, total=False):
     timeout: int
     retries: int
     disk_size: int
-
-
-class _Failed(Exception):
-    """Carries an error envelope out of a helper."""
-
-    def __init__(self, result: DictResponse) -> None:
-        super().__init__(str(result.get("error")))
-        self.result = result
-
-
-def _check(result: DictResponse) -> dict[str, Any]:
-    if is_error(result):
-        raise _Failed(result)
-    return result["response"]
 
 
 def _csv_text(dataset: Any) -> str:
@@ -110,7 +100,7 @@ class ExperimentClient(Initializer):
         try:
             return f"/projects/{await self.project_client.project_id()}/experiment_runs"
         except ProjectError as error:
-            raise _Failed({"error": str(error)}) from None
+            raise Failed({"error": str(error)}) from None
 
     # Selection ------------------------------------------------------------------------------
 
@@ -175,13 +165,11 @@ class ExperimentClient(Initializer):
         self._dataset_id = result["response"]["id"]
         return result
 
+    @enveloped
     async def select_experiment_run(
         self, experiment_run_id: str | None = None, experiment_run_name: str | None = None
     ) -> DictResponse:
-        try:
-            runs = await self._runs_path()
-        except _Failed as failed:
-            return failed.result
+        runs = await self._runs_path()
         if not experiment_run_id and not experiment_run_name:
             return {"error": "No experiment run ID or name provided."}
         value, identifier = (
@@ -194,11 +182,15 @@ class ExperimentClient(Initializer):
             self._experiment_run_id = result["response"]["id"]
         return result
 
+    async def _run_path(self, run_name: str | None) -> str:
+        """The API path of the named run (or of the selected one)."""
+        return f"{await self._runs_path()}/{await self._run_id(run_name)}"
+
     async def _run_id(self, run_name: str | None) -> str:
         if run_name:
-            _check(await self.select_experiment_run(experiment_run_name=run_name))
+            check(await self.select_experiment_run(experiment_run_name=run_name))
         if self._experiment_run_id is None:
-            raise _Failed(
+            raise Failed(
                 {
                     "error": NO_RESOURCE_SELECTED.format(
                         resource_name="experiment run",
@@ -211,6 +203,7 @@ class ExperimentClient(Initializer):
 
     # Runs -----------------------------------------------------------------------------------
 
+    @enveloped
     async def run_experiment(
         self,
         name: str,
@@ -227,13 +220,10 @@ class ExperimentClient(Initializer):
         override: bool | None = None,
         local_webhook_url: str | None = None,
     ) -> DictResponse:
-        try:
-            runs = await self._runs_path()
-            _check(await self.select_experiment(experiment_id, experiment_name))
-            _check(await self.select_environment(environment_id, environment_name, instance))
-            _check(await self.select_dataset(dataset_id, dataset_name))
-        except _Failed as failed:
-            return failed.result
+        runs = await self._runs_path()
+        check(await self.select_experiment(experiment_id, experiment_name))
+        check(await self.select_environment(environment_id, environment_name, instance))
+        check(await self.select_dataset(dataset_id, dataset_name))
         params = dict(parameters)
         hyperparameters = params.get("hyperparameters")
         if isinstance(hyperparameters, BaseModel):
@@ -260,13 +250,12 @@ class ExperimentClient(Initializer):
             "response": {"status": "Experiment Started", "experiment_run": run, "run_id": run["id"]}
         }
 
+    @enveloped
     async def get_experiment_run(self, run_name: str | None = None) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
-        return await self.http_client.exec(f"{runs}/{run_id}", "GET")
+        path = await self._run_path(run_name)
+        return await self.http_client.exec(path, "GET")
 
+    @enveloped
     async def get_experiment_runs(
         self,
         *,
@@ -276,14 +265,11 @@ class ExperimentClient(Initializer):
         skip: int = 0,
         descending: bool = True,
     ) -> DictResponse:
-        try:
-            runs = await self._runs_path()
-            if experiment_name:
-                experiment_id = _check(
-                    await self.select_experiment(experiment_name=experiment_name)
-                )["id"]
-        except _Failed as failed:
-            return failed.result
+        runs = await self._runs_path()
+        if experiment_name:
+            experiment_id = check(await self.select_experiment(experiment_name=experiment_name))[
+                "id"
+            ]
         params = {
             "identifier": "id",
             "experiment_id": experiment_id,
@@ -293,35 +279,29 @@ class ExperimentClient(Initializer):
         }
         return await self.http_client.exec(runs, "GET", params=params)
 
+    @enveloped
     async def delete_experiment_run(self, run_name: str | None = None) -> DictResponse:
         # The real client deletes the selected run even when given a name; this one resolves it.
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
-        result = await self.http_client.exec(f"{runs}/{run_id}", "DELETE")
+        path = await self._run_path(run_name)
+        result = await self.http_client.exec(path, "DELETE")
         if not is_error(result):
             self._experiment_run_id = None
         return result
 
     # Checkpoints ----------------------------------------------------------------------------
 
+    @enveloped
     async def list_experiment_run_checkpoints(self, run_name: str | None = None) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
-        return await self.http_client.exec(f"{runs}/{run_id}/checkpoints", "GET")
+        path = await self._run_path(run_name)
+        return await self.http_client.exec(f"{path}/checkpoints", "GET")
 
+    @enveloped
     async def select_experiment_run_checkpoint(
         self, *, run_name: str | None = None, checkpoint_name: str
     ) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
+        path = await self._run_path(run_name)
         result = await self.http_client.exec(
-            f"{runs}/{run_id}/checkpoints/{quote(checkpoint_name, safe='')}",
+            f"{path}/checkpoints/{quote(checkpoint_name, safe='')}",
             "GET",
             params={"identifier": "name"},
         )
@@ -331,6 +311,7 @@ class ExperimentClient(Initializer):
 
     # Deployments and inferences ---------------------------------------------------------------
 
+    @enveloped
     async def deploy_checkpoint(
         self,
         deployment_name: str,
@@ -340,11 +321,8 @@ class ExperimentClient(Initializer):
         run_name: str | None = None,
         checkpoint_name: str | None = None,
     ) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-            run = _check(await self.http_client.exec(f"{runs}/{run_id}", "GET"))
-        except _Failed as failed:
-            return failed.result
+        path = await self._run_path(run_name)
+        run = check(await self.http_client.exec(path, "GET"))
         if run.get("status") != "completed":
             return {"warning": NOT_COMPLETED}
         checkpoint = checkpoint_name or self._checkpoint_name
@@ -363,9 +341,10 @@ class ExperimentClient(Initializer):
             "version": version,
         }
         return await self._remember_deployment(
-            await self.http_client.exec(f"{runs}/{run_id}/checkpoints/deploy", "POST", body)
+            await self.http_client.exec(f"{path}/checkpoints/deploy", "POST", body)
         )
 
+    @enveloped
     async def create_deployment(
         self,
         deployment_name: str | None = None,
@@ -381,10 +360,7 @@ class ExperimentClient(Initializer):
         deployment_name = deployment_name or name
         if not deployment_name:
             return {"error": "No deployment name provided (deployment_name=...)."}
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
+        path = await self._run_path(run_name)
         body = {
             "deployment_name": deployment_name,
             "version": version,
@@ -393,7 +369,7 @@ class ExperimentClient(Initializer):
             "checkpoint_name": checkpoint_name,
         }
         return await self._remember_deployment(
-            await self.http_client.exec(f"{runs}/{run_id}/deployments", "POST", body)
+            await self.http_client.exec(f"{path}/deployments", "POST", body)
         )
 
     async def _remember_deployment(self, result: DictResponse) -> DictResponse:
@@ -401,38 +377,34 @@ class ExperimentClient(Initializer):
             self._deployment_id = result["response"].get("id", self._deployment_id)
         return result
 
+    @enveloped
     async def list_deployments(
         self, *, run_name: str | None = None, limit: int = 100, skip: int = 0
     ) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
+        path = await self._run_path(run_name)
         return await self.http_client.exec(
-            f"{runs}/{run_id}/deployments", "GET", params={"limit": limit, "skip": skip}
+            f"{path}/deployments", "GET", params={"limit": limit, "skip": skip}
         )
 
+    @enveloped
     async def select_deployment(
         self, *, run_name: str | None = None, deployment_name: str
     ) -> DictResponse:
-        try:
-            runs, run_id = await self._runs_path(), await self._run_id(run_name)
-        except _Failed as failed:
-            return failed.result
+        path = await self._run_path(run_name)
         return await self._remember_deployment(
             await self.http_client.exec(
-                f"{runs}/{run_id}/deployments/{quote(deployment_name, safe='')}",
+                f"{path}/deployments/{quote(deployment_name, safe='')}",
                 "GET",
                 params={"identifier": "name"},
             )
         )
 
     async def _deployment_path(self, run_name: str | None, deployment_name: str | None) -> str:
-        runs, run_id = await self._runs_path(), await self._run_id(run_name)
+        path = await self._run_path(run_name)
         if deployment_name:
-            _check(await self.select_deployment(run_name=run_name, deployment_name=deployment_name))
+            check(await self.select_deployment(run_name=run_name, deployment_name=deployment_name))
         if self._deployment_id is None:
-            raise _Failed(
+            raise Failed(
                 {
                     "error": NO_RESOURCE_SELECTED.format(
                         resource_name="deployment",
@@ -441,8 +413,9 @@ class ExperimentClient(Initializer):
                     )
                 }
             )
-        return f"{runs}/{run_id}/deployments/{self._deployment_id}"
+        return f"{path}/deployments/{self._deployment_id}"
 
+    @enveloped
     async def run_inferences(
         self,
         dataset_path: str,
@@ -451,13 +424,11 @@ class ExperimentClient(Initializer):
         run_name: str | None = None,
         deployment_name: str | None = None,
     ) -> DictResponse:
-        try:
-            path = await self._deployment_path(run_name, deployment_name)
-        except _Failed as failed:
-            return failed.result
+        path = await self._deployment_path(run_name, deployment_name)
         body = {"dataset_path": dataset_path, "params": params}
         return await self.http_client.exec(f"{path}/inferences", "POST", body)
 
+    @enveloped
     async def sync_inference(
         self,
         dataset: Any,
@@ -467,11 +438,9 @@ class ExperimentClient(Initializer):
         params: dict[str, Any] | None = None,
     ) -> DictResponse:
         """Predictions for a DataFrame, a CSV path or CSV text, sent whole as ``dataset_file``."""
+        path = await self._deployment_path(run_name, deployment_name)
         try:
-            path = await self._deployment_path(run_name, deployment_name)
             text = _csv_text(dataset)
-        except _Failed as failed:
-            return failed.result
         except (OSError, TypeError, UnicodeDecodeError) as error:
             return {"error": str(error)}
         body = {"dataset_file": text, "params": params}

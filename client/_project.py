@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from qcog_mock.client._admin import Initializer, is_error
+from qcog_mock.client._base import Initializer, is_error
 from qcog_mock.client._http import DictResponse
 
 NO_PROJECT = "No project ID found. Set a project first or use a Project API Key"

@@ -1,6 +1,6 @@
-"""The FastAPI application: ``create_app(backend=None, settings=None)``.
+"""The FastAPI application: ``create_app(platform=None, settings=None)``.
 
-State lives in the backend, created here (not in a lifespan, which ``httpx.ASGITransport`` never
+State lives in the platform, created here (not in a lifespan, which ``httpx.ASGITransport`` never
 runs). Every error is rendered as ``{"detail": "<message>"}``; every response carries the simulated
 time in ``X-Qcog-Mock-Time``.
 """
@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qcog_mock import __version__
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
-from qcog_mock.mockserver.backend import PlatformBackend
 from qcog_mock.mockserver.clock import isoformat
-from qcog_mock.mockserver.errors import PlatformError
+from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ TIME_HEADER = "X-Qcog-Mock-Time"
 class SimulatedTimeHeader:
     """Adds the simulated time to every HTTP response."""
 
-    def __init__(self, app: ASGIApp, backend: PlatformBackend) -> None:
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
-        self.backend = backend
+        self.platform = platform
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,35 +43,31 @@ class SimulatedTimeHeader:
 
         async def send_with_time(message: Message) -> None:
             if message["type"] == "http.response.start":
-                now = isoformat(self.backend.clock.now()).encode()
+                now = isoformat(self.platform.clock.now()).encode()
                 message["headers"] = [*message.get("headers", []), (TIME_HEADER.encode(), now)]
             await send(message)
 
         await self.app(scope, receive, send_with_time)
 
 
-def _location(loc: tuple[object, ...]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def create_app(backend: PlatformBackend | None = None, settings: Settings | None = None) -> FastAPI:
-    backend = backend or PlatformBackend(settings)
+def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
+    platform = platform or Platform(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        backend.close()
+        platform.close()
 
     app = FastAPI(
         title="qcog-mock",
-        version="0.1.0",
+        version=__version__,
         description=(
             "A local emulator of the Qognitive QCML platform API v1, with real training on a "
             "simulated clock. Routes under /_emulator are the emulator's control plane."
         ),
         lifespan=lifespan,
     )
-    app.state.backend = backend
+    app.state.platform = platform
     app.router.redirect_slashes = False
     routers = (catalog.router, admin.router, datasets.router, runs.router, deployments.router)
     for router in routers:
@@ -83,7 +80,7 @@ def create_app(backend: PlatformBackend | None = None, settings: Settings | None
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = pydantic_problems("", error)
         return JSONResponse({"detail": f"Invalid request: {problems}"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -100,5 +97,5 @@ def create_app(backend: PlatformBackend | None = None, settings: Settings | None
             {"detail": f"Internal error: {type(error).__name__}: {error}"}, status_code=500
         )
 
-    app.add_middleware(SimulatedTimeHeader, backend=backend)
+    app.add_middleware(SimulatedTimeHeader, platform=platform)
     return app

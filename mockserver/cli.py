@@ -112,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> None:
+    import torch
     import uvicorn
 
     from qcog_mock.mockserver.app import create_app
@@ -123,18 +124,19 @@ def serve(args: argparse.Namespace) -> None:
         epoch_seconds=args.epoch_seconds,
         start_time=args.start_time,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        torch_threads=args.torch_threads,
         webhook_urls=tuple(args.webhook_url),
         webhook_secret=args.webhook_secret,
         webhook_checkpoints=args.webhook_checkpoints or None,
         allow_remote_webhooks=args.allow_remote_webhooks or None,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    # Training threads hold the GIL between torch calls; a short switch interval lets the
-    # event loop answer requests within about a millisecond of wanting to.
+    # Process-wide settings belong to the process that serves: training threads hold the GIL
+    # between torch calls, and a short switch interval lets the event loop answer requests
+    # within about a millisecond of wanting to.
+    torch.set_num_threads(args.torch_threads)
     sys.setswitchinterval(0.001)
     app = create_app(settings=settings)
-    backend = app.state.backend
+    backend = app.state.platform
     print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)
     print(
         f"  clock: {backend.clock.mode} at {isoformat(backend.clock.now())}  "
@@ -188,8 +190,8 @@ def scenarios(args: argparse.Namespace) -> int:
 
 
 def listen(args: argparse.Namespace) -> None:
-    from qcog_mock.mockserver.receiver import WebhookReceiver, print_event
-    from qcog_mock.mockserver.webhooks import check_secret
+    from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver, print_event
+    from qcog_mock.mockserver.webhooks.signing import check_secret
 
     try:
         check_secret(args.secret)
@@ -231,9 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "scenario":
         raise SystemExit(scenarios(args))
     elif args.command == "demo":
-        from qcog_mock.mockserver.demo import run_demo
+        from qcog_mock.mockserver.testing.demo import run_demo
 
-        run_demo(["--rows", str(args.rows), "--epochs", str(args.epochs)])
+        run_demo(args.rows, args.epochs)
 
 
 if __name__ == "__main__":

@@ -18,31 +18,36 @@ the formula with a constant.
 from __future__ import annotations
 
 import math
-from typing import Any
+
+from qcog_mock.trainer.hyperparameters import (
+    PauliHSModelHyperparameters,
+    SupportedHyperparameters,
+)
 
 REFERENCE_ROW_SECONDS = 22e-6
 OVERHEAD_SECONDS = 0.02
 
 
-def hilbert_dimension(hyperparameters: dict[str, Any]) -> int:
-    if hyperparameters.get("hsm_model") == "pauli":
-        return int(2 ** int(hyperparameters["qubits_count"]))
-    return int(hyperparameters["hilbert_space_dims"])
+def hilbert_dimension(hyperparameters: SupportedHyperparameters) -> int:
+    if isinstance(hyperparameters, PauliHSModelHyperparameters):
+        return 2**hyperparameters.qubits_count
+    return hyperparameters.hilbert_space_dims
 
 
-def epoch_seconds(hyperparameters: dict[str, Any], rows: int, cpu_count: int) -> float:
+def epoch_seconds(hyperparameters: SupportedHyperparameters, rows: int, cpu_count: int) -> float:
     """The formula above for validated hyperparameters and a dataset of ``rows`` rows."""
-    dim = hilbert_dimension(hyperparameters)
-    features = int(hyperparameters["input_operator_count"])
+    hp = hyperparameters
+    dim = hilbert_dimension(hp)
     variant = 1.0
-    if hyperparameters.get("hsm_model") == "general":
-        if hyperparameters.get("complex") is False:
+    if hp.hsm_model == "general":
+        if not hp.complex:
             variant *= 0.67
-        if hyperparameters.get("beta") is not None:
+        if hp.beta is not None:
             variant *= 1.4
-    elif hyperparameters.get("hsm_model") == "general_fullenergy":
+    elif hp.hsm_model == "general_fullenergy":
         variant *= 1.05
+    features = hp.input_operator_count
     per_row = REFERENCE_ROW_SECONDS * (dim / 4) ** 1.7 * (0.5 + 0.5 * features / 77) * variant
-    validation = math.ceil(float(hyperparameters.get("split", 0.2)) * rows)
+    validation = math.ceil(hp.split * rows)
     training = rows - validation
     return OVERHEAD_SECONDS + per_row * (training + 0.6 * validation) / max(1, cpu_count) ** 0.25

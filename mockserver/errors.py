@@ -12,6 +12,10 @@ PlatformError (500)
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
 
 class PlatformError(Exception):
     status = 500
@@ -50,3 +54,13 @@ class PayloadTooLarge(PlatformError):
 
 class Invalid(PlatformError):
     status = 422
+
+
+def pydantic_problems(prefix: str, error: ValidationError | Any) -> str:
+    """``prefix.field: message; …`` for every problem of a pydantic (or FastAPI request)
+    validation error; ``prefix`` may be empty."""
+
+    def where(loc: tuple[object, ...]) -> str:
+        return ".".join(str(part) for part in (prefix, *loc) if part != "")
+
+    return "; ".join(f"{where(e['loc']) or 'body'}: {e['msg']}" for e in error.errors())

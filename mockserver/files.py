@@ -1,4 +1,4 @@
-"""Dataset and checkpoint files beside the database.
+"""Dataset and checkpoint files beside the database, and the intake of CSV uploads.
 
     <data dir>/datasets/<dataset id>.csv
     <data dir>/checkpoints/<run id>/<checkpoint name>.pt
@@ -9,12 +9,16 @@ read back with ``torch.load(weights_only=True)``: only tensors and plain contain
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import pandas as pd
 import torch
+
+from qcog_mock.mockserver.errors import Invalid, PayloadTooLarge
 
 
 class Files:
@@ -43,6 +47,17 @@ class Files:
     def load_checkpoint(self, run_id: str, name: str) -> dict[str, Any]:
         return torch.load(self.checkpoint(run_id, name), weights_only=True)
 
+    def receive_dataset(self, dataset_id: str, stream: BinaryIO, limit: int) -> dict[str, Any]:
+        """Store a CSV as the dataset's file and return its shape; nothing is kept if it is bad
+        or larger than ``limit`` bytes."""
+        path = self.dataset(dataset_id)
+        try:
+            _copy_limited(stream, path, limit)
+            return inspect_csv(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
     def delete_run(self, run_id: str) -> None:
         shutil.rmtree(self.root / "checkpoints" / run_id, ignore_errors=True)
 
@@ -50,3 +65,38 @@ class Files:
         for folder in ("datasets", "checkpoints"):
             shutil.rmtree(self.root / folder, ignore_errors=True)
             (self.root / folder).mkdir(parents=True)
+
+
+def _copy_limited(stream: BinaryIO, path: Path, limit: int) -> None:
+    written = 0
+    with path.open("wb") as out:
+        while chunk := stream.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise PayloadTooLarge(
+                    f"file: larger than the upload limit of {limit} bytes "
+                    "(qcog-mock serve --max-upload-mb raises it)."
+                )
+            out.write(chunk)
+
+
+def inspect_csv(path: Path) -> dict[str, Any]:
+    """Rows, columns and their names; ``Invalid`` naming what is wrong with the file."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise Invalid("file: the CSV is empty; it needs a header row and data rows.")
+    blank = [i + 1 for i, column in enumerate(header) if not column.strip()]
+    if blank:
+        raise Invalid(
+            f"file: column(s) {blank} have no name. Save the CSV with string headers and "
+            "without its index (DataFrame.to_csv(index=False))."
+        )
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    if duplicates:
+        raise Invalid(f"file: duplicate column names {duplicates}.")
+    try:
+        rows = len(pd.read_csv(path, usecols=[0]))
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise Invalid(f"file: not a readable CSV file: {error}") from None
+    return {"number_of_rows": rows, "number_of_columns": len(header), "columns": header}

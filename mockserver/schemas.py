@@ -89,7 +89,7 @@ class ClockAdvance(BaseModel):
     to: str | None = Field(default=None, description="An ISO-8601 time to advance to.")
 
 
-class ClockMode(BaseModel):
+class ClockModeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Literal["auto", "manual", "realtime"]
     speed: float | None = Field(default=None, gt=0, le=1e7)

@@ -38,7 +38,6 @@ class Settings:
     max_retries: int = MAX_RETRIES
     max_upload_bytes: int = 512 * 1024 * 1024
     seed: int = 0
-    torch_threads: int = 1
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
     webhook_checkpoints: bool = False

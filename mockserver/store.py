@@ -182,7 +182,7 @@ class Store:
                 "INSERT INTO deliveries (status, run_id, body) VALUES (?, ?, ?)",
                 (doc["status"], doc.get("run_id"), "{}"),
             )
-            doc = {"id": int(cursor.lastrowid or 0), **doc}
+            doc = {**doc, "id": int(cursor.lastrowid or 0)}
             db.execute("UPDATE deliveries SET body = ? WHERE id = ?", (json.dumps(doc), doc["id"]))
         return doc
 

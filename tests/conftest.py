@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 pytest_plugins = ["pytester"]
@@ -6,7 +5,3 @@ pytest_plugins = ["pytester"]
 # One intra-op thread: deterministic reductions and no contention with the second core.
 torch.set_num_threads(1)
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -76,6 +76,8 @@ def _hook(context: Any, name: str) -> Callable[..., Any] | None:
 def hyperparameters_from(params: Mapping[str, Any]) -> SupportedHyperparameters:
     """Validate ``params["hyperparameters"]``; errors become a ``ConfigurationError``."""
     raw = params.get("hyperparameters") if isinstance(params, Mapping) else None
+    if isinstance(raw, SupportedHyperparameters):
+        return raw  # already validated (the platform parses them once, at submission)
     if not raw:
         raise ConfigurationError("Hyperparameters must be provided")
     try:

@@ -1,1 +1,1 @@
-"""HTTP routes, one router per resource; they parse, call the backend and shape the answer."""
+"""HTTP routes, one router per resource; they parse, call the platform and shape the answer."""

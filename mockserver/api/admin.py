@@ -7,34 +7,24 @@ from typing import Any
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import BackendDep, PrincipalDep, number, optional
-from qcog_mock.mockserver.errors import Forbidden
+from qcog_mock.mockserver.api.deps import AdminDep, PlatformDep, PrincipalDep, number, optional
 
 router = APIRouter(tags=["admin"])
 
 
-def _admin(principal: PrincipalDep) -> None:
-    if not principal.admin:
-        raise Forbidden("This operation needs an admin key or the admin's basic credentials.")
-
-
 @router.get("/users/admin_user", response_model=schemas.User)
-def admin_user(backend: BackendDep, principal: PrincipalDep) -> dict[str, Any]:
-    _admin(principal)
-    return backend.admin_user()
+def admin_user(platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.identity.admin_user()
 
 
 @router.get("/users", response_model=schemas.User)
-def user_by_email(email: str, backend: BackendDep, principal: PrincipalDep) -> dict[str, Any]:
-    return backend.user_by_email(email)
+def user_by_email(email: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    return platform.identity.user_by_email(email)
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
-def create_user(
-    body: schemas.UserCreate, backend: BackendDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    _admin(principal)
-    return backend.create_user(body.email, body.name, body.system_role)
+def create_user(body: schemas.UserCreate, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.identity.create_user(body.email, body.name, body.system_role)
 
 
 @router.get(
@@ -43,51 +33,47 @@ def create_user(
     description="With project_name: that project (or a not-found error); else a page of projects.",
 )
 def projects(
-    backend: BackendDep,
+    platform: PlatformDep,
     principal: PrincipalDep,
     project_name: str | None = None,
     limit: str | None = None,
     offset: str | None = None,
 ) -> Any:
     if optional(project_name) is not None:
-        return backend.project_by_name(project_name)  # type: ignore[arg-type]
-    return backend.list_projects(number("limit", limit, 100), number("offset", offset, 0))
+        return platform.identity.project_by_name(project_name)  # type: ignore[arg-type]
+    return platform.identity.list_projects(number("limit", limit, 100), number("offset", offset, 0))
 
 
 @router.post("/projects", response_model=schemas.Project, status_code=201)
 def create_project(
-    body: schemas.ProjectCreate, backend: BackendDep, principal: PrincipalDep
+    body: schemas.ProjectCreate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
     members = [m.model_dump() for m in body.user_associated]
-    return backend.create_project(body.name, body.description, members)
+    return platform.identity.create_project(body.name, body.description, members)
 
 
 @router.get("/projects/{pid}", response_model=schemas.Project)
-def get_project(pid: str, backend: BackendDep, principal: PrincipalDep) -> dict[str, Any]:
-    principal.project(pid)
-    return backend.get_project(pid)
+def get_project(pid: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    principal.require_project(pid)
+    return platform.identity.get_project(pid)
 
 
 @router.put("/projects/{pid}", response_model=schemas.Project)
 def update_project(
-    pid: str, body: schemas.ProjectUpdate, backend: BackendDep, principal: PrincipalDep
+    pid: str, body: schemas.ProjectUpdate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.update_project(pid, body.model_dump(exclude_unset=True))
+    return platform.identity.update_project(pid, body.model_dump(exclude_unset=True))
 
 
 @router.post("/api_keys", response_model=schemas.ApiKey, status_code=201)
 def create_api_key(
-    body: schemas.ApiKeyCreate, backend: BackendDep, principal: PrincipalDep
+    body: schemas.ApiKeyCreate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.create_api_key(body.user_id, optional(body.project_id))
+    return platform.identity.create_api_key(body.user_id, optional(body.project_id))
 
 
 @router.post("/user_projects", response_model=schemas.UserProject, status_code=201)
 def add_user_to_project(
-    body: schemas.UserProjectCreate, backend: BackendDep, principal: PrincipalDep
+    body: schemas.UserProjectCreate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.add_user_to_project(body.user_id, body.project_id, body.role)
+    return platform.identity.add_user_to_project(body.user_id, body.project_id, body.role)

@@ -7,26 +7,25 @@ from typing import Any
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.admin import _admin
-from qcog_mock.mockserver.api.deps import BackendDep, PrincipalDep, number, optional
+from qcog_mock.mockserver.api.deps import AdminDep, PlatformDep, PrincipalDep, number, optional
 
 router = APIRouter()
 
 
 @router.get("/whoami", response_model=schemas.WhoAmI, tags=["identity"])
-def whoami(backend: BackendDep, principal: PrincipalDep) -> dict[str, Any]:
-    return backend.whoami(principal)
+def whoami(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    return platform.identity.whoami(principal)
 
 
 @router.get("/environments", response_model=list[schemas.Environment], tags=["environments"])
 def list_environments(
-    backend: BackendDep,
+    platform: PlatformDep,
     principal: PrincipalDep,
     limit: str | None = None,
     offset: str | None = None,
     instance: str | None = None,
 ) -> list[dict[str, Any]]:
-    return backend.list_environments(
+    return platform.catalog.list_environments(
         number("limit", limit, 100), number("offset", offset, 0), optional(instance)
     )
 
@@ -35,49 +34,48 @@ def list_environments(
     "/environments", response_model=schemas.Environment, status_code=201, tags=["environments"]
 )
 def create_environment(
-    body: schemas.EnvironmentCreate, backend: BackendDep, principal: PrincipalDep
+    body: schemas.EnvironmentCreate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.create_environment(body.model_dump())
+    return platform.catalog.create_environment(body.model_dump())
 
 
 @router.get("/environments/{value}", response_model=schemas.Environment, tags=["environments"])
 def get_environment(
-    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+    value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.get_environment(value, identifier)
+    return platform.catalog.get_environment(value, identifier)
 
 
 @router.delete("/environments/{value}", response_model=schemas.Deleted, tags=["environments"])
 def delete_environment(
-    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+    value: str, platform: PlatformDep, admin: AdminDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.delete_environment(value, identifier)
+    return platform.catalog.delete_environment(value, identifier)
 
 
 @router.get("/experiments", response_model=list[schemas.Experiment], tags=["experiments"])
 def list_experiments(
-    backend: BackendDep,
+    platform: PlatformDep,
     principal: PrincipalDep,
     limit: str | None = None,
     offset: str | None = None,
 ) -> list[dict[str, Any]]:
-    return backend.list_experiments(number("limit", limit, 100), number("offset", offset, 0))
+    return platform.catalog.list_experiments(
+        number("limit", limit, 100), number("offset", offset, 0)
+    )
 
 
 @router.post(
     "/experiments", response_model=schemas.Experiment, status_code=201, tags=["experiments"]
 )
 def create_experiment(
-    body: schemas.ExperimentCreate, backend: BackendDep, principal: PrincipalDep
+    body: schemas.ExperimentCreate, platform: PlatformDep, admin: AdminDep
 ) -> dict[str, Any]:
-    _admin(principal)
-    return backend.create_experiment(body.model_dump())
+    return platform.catalog.create_experiment(body.model_dump())
 
 
 @router.get("/experiments/{value}", response_model=schemas.Experiment, tags=["experiments"])
 def get_experiment(
-    value: str, backend: BackendDep, principal: PrincipalDep, identifier: str = "id"
+    value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.get_experiment(value, identifier)
+    return platform.catalog.get_experiment(value, identifier)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, flag, number
+from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, flag, number
 from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/datasets", tags=["datasets"])
@@ -32,24 +32,24 @@ async def json_body(request: Request) -> dict[str, Any]:
     description="limit/skip come from the query or a JSON body (the body wins).",
 )
 def list_datasets(
-    pid: ProjectDep,
-    backend: BackendDep,
+    pid: ProjectIdDep,
+    platform: PlatformDep,
     body: Annotated[dict[str, Any], Depends(json_body)],
     limit: str | None = None,
     skip: str | None = None,
 ) -> list[dict[str, Any]]:
     limit_value = body.get("limit", number("limit", limit, 100))
     skip_value = body.get("skip", number("skip", skip, 0))
-    return backend.list_datasets(
+    return platform.datasets.list(
         pid, number("limit", limit_value, 100), number("skip", skip_value, 0)
     )
 
 
 @router.post("", response_model=schemas.Dataset, status_code=201)
 def create_dataset(
-    pid: ProjectDep, body: schemas.DatasetCreate, backend: BackendDep
+    pid: ProjectIdDep, body: schemas.DatasetCreate, platform: PlatformDep
 ) -> dict[str, Any]:
-    return backend.create_dataset(pid, body.model_dump())
+    return platform.datasets.create(pid, body.model_dump())
 
 
 @router.post(
@@ -59,8 +59,8 @@ def create_dataset(
     description="Multipart CSV upload in the field 'file'. chunk_size is advisory and ignored.",
 )
 def upload_dataset(
-    pid: ProjectDep,
-    backend: BackendDep,
+    pid: ProjectIdDep,
+    platform: PlatformDep,
     name: str,
     file: Annotated[UploadFile, File(description="The CSV file")],
     format: str = "csv",
@@ -69,7 +69,7 @@ def upload_dataset(
     chunk_size: str | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
-    return backend.upload_dataset(
+    return platform.datasets.upload(
         pid,
         name,
         file.file,
@@ -82,6 +82,6 @@ def upload_dataset(
 
 @router.get("/{value}", response_model=schemas.Dataset)
 def get_dataset(
-    pid: ProjectDep, value: str, backend: BackendDep, identifier: str = "id"
+    pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.get_dataset(pid, value, identifier)
+    return platform.datasets.get(pid, value, identifier)

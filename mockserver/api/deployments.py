@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, number
+from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, number
 from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deployments"])
@@ -15,11 +15,11 @@ router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deploy
 
 @router.post("/checkpoints/deploy", response_model=schemas.Deployment, status_code=201)
 def deploy_checkpoint(
-    pid: ProjectDep, rid: str, body: schemas.CheckpointDeploy, backend: BackendDep
+    pid: ProjectIdDep, rid: str, body: schemas.CheckpointDeploy, platform: PlatformDep
 ) -> dict[str, Any]:
     if not body.checkpoint_name:
         raise Invalid("checkpoint_name: required to deploy a checkpoint.")
-    return backend.deploy(pid, rid, body.model_dump())
+    return platform.deployments.deploy(pid, rid, body.model_dump())
 
 
 @router.post(
@@ -33,27 +33,27 @@ def deploy_checkpoint(
     ),
 )
 def create_deployment(
-    pid: ProjectDep, rid: str, body: schemas.DeploymentCreate, backend: BackendDep
+    pid: ProjectIdDep, rid: str, body: schemas.DeploymentCreate, platform: PlatformDep
 ) -> dict[str, Any]:
-    return backend.deploy(pid, rid, body.model_dump())
+    return platform.deployments.deploy(pid, rid, body.model_dump())
 
 
 @router.get("/deployments", response_model=list[schemas.Deployment])
 def list_deployments(
-    pid: ProjectDep,
+    pid: ProjectIdDep,
     rid: str,
-    backend: BackendDep,
+    platform: PlatformDep,
     limit: str | None = None,
     skip: str | None = None,
 ) -> list[dict[str, Any]]:
-    return backend.list_deployments(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
+    return platform.deployments.list(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
 
 
 @router.get("/deployments/{value}", response_model=schemas.Deployment)
 def get_deployment(
-    pid: ProjectDep, rid: str, value: str, backend: BackendDep, identifier: str = "id"
+    pid: ProjectIdDep, rid: str, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.get_deployment(pid, rid, value, identifier)
+    return platform.deployments.get(pid, rid, value, identifier)
 
 
 @router.post(
@@ -66,9 +66,9 @@ def get_deployment(
     ),
 )
 def sync_inference(
-    pid: ProjectDep, rid: str, did: str, body: schemas.SyncInference, backend: BackendDep
+    pid: ProjectIdDep, rid: str, did: str, body: schemas.SyncInference, platform: PlatformDep
 ) -> dict[str, Any]:
-    return backend.infer(pid, rid, did, body.dataset_file)
+    return platform.deployments.infer(pid, rid, did, body.dataset_file)
 
 
 @router.post(
@@ -80,6 +80,6 @@ def sync_inference(
     ),
 )
 def run_inferences(
-    pid: ProjectDep, rid: str, did: str, body: schemas.BatchInference, backend: BackendDep
+    pid: ProjectIdDep, rid: str, did: str, body: schemas.BatchInference, platform: PlatformDep
 ) -> dict[str, Any]:
-    return backend.infer_dataset(pid, rid, did, body.dataset_path)
+    return platform.deployments.infer_dataset(pid, rid, did, body.dataset_path)

@@ -6,38 +6,47 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from qcog_mock.mockserver.backend import PlatformBackend, Principal
-from qcog_mock.mockserver.errors import Invalid
+from qcog_mock.mockserver.errors import Forbidden, Invalid
+from qcog_mock.mockserver.platform import Platform, Principal
 
 _NONE = ("", "none", "null")
 
 
 # The dependencies are async: they are quick lookups, and a sync dependency would cost every
 # request a hop through the thread pool. The handlers stay sync and run in the pool.
-async def get_backend(request: Request) -> PlatformBackend:
-    return request.app.state.backend
+async def get_platform(request: Request) -> Platform:
+    return request.app.state.platform
 
 
-BackendDep = Annotated[PlatformBackend, Depends(get_backend)]
+PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 async def get_principal(
-    backend: BackendDep,
+    platform: PlatformDep,
     authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
 ) -> Principal:
-    return backend.authenticate(authorization)
+    return platform.identity.authenticate(authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_project(pid: str, backend: BackendDep, principal: PrincipalDep) -> str:
+async def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.admin:
+        raise Forbidden("This operation needs an admin key or the admin's basic credentials.")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+async def project_id(pid: str, platform: PlatformDep, principal: PrincipalDep) -> str:
     """The path's project id, checked to exist and to be open to the caller's key."""
-    principal.project(pid)
-    return backend.get_project(pid)["id"]
+    principal.require_project(pid)
+    return platform.identity.get_project(pid)["id"]
 
 
-ProjectDep = Annotated[str, Depends(get_project)]
+ProjectIdDep = Annotated[str, Depends(project_id)]
 
 
 def optional(value: str | None) -> str | None:

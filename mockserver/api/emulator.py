@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import BackendDep, number, optional
+from qcog_mock.mockserver.api.deps import PlatformDep, number, optional
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.errors import Invalid
 
@@ -15,8 +15,8 @@ router = APIRouter(prefix="/_emulator", tags=["emulator"])
 
 
 @router.get("/clock", response_model=schemas.Clock)
-def clock(backend: BackendDep) -> dict[str, Any]:
-    return backend.clock_state()
+def clock(platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.clock_state()
 
 
 @router.post(
@@ -24,14 +24,14 @@ def clock(backend: BackendDep) -> dict[str, Any]:
     response_model=schemas.Clock,
     description="Advance by 'seconds' or to 'to'; returns once every event due by then is done.",
 )
-def advance(body: schemas.ClockAdvance, backend: BackendDep) -> dict[str, Any]:
+def advance(body: schemas.ClockAdvance, platform: PlatformDep) -> dict[str, Any]:
     to = None
     if body.to is not None:
         try:
             to = parse_time(body.to)
         except (ValueError, OverflowError):
             raise Invalid(f"to: '{body.to}' is not an ISO-8601 time.") from None
-    return backend.advance(body.seconds, to)
+    return platform.control.advance(body.seconds, to)
 
 
 @router.post(
@@ -42,48 +42,48 @@ def advance(body: schemas.ClockAdvance, backend: BackendDep) -> dict[str, Any]:
         "at most 'timeout' wall seconds; 'settled' says whether it got there."
     ),
 )
-def settle(backend: BackendDep, timeout: float = 600.0) -> dict[str, Any]:
+def settle(platform: PlatformDep, timeout: float = 600.0) -> dict[str, Any]:
     if timeout <= 0:
         raise Invalid("timeout: must be greater than 0 (wall seconds).")
-    return backend.settle(timeout)
+    return platform.control.settle(timeout)
 
 
 @router.put("/clock", response_model=schemas.Clock)
-def set_mode(body: schemas.ClockMode, backend: BackendDep) -> dict[str, Any]:
-    return backend.set_clock_mode(body.mode, body.speed)
+def set_mode(body: schemas.ClockModeUpdate, platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.set_clock_mode(body.mode, body.speed)
 
 
 @router.post("/reset", description="Back to the seed state: resources, files, timeline, clock.")
-def reset(backend: BackendDep) -> dict[str, Any]:
-    backend.reset()
-    return {"reset": True, "clock": backend.clock_state()}
+def reset(platform: PlatformDep) -> dict[str, Any]:
+    platform.reset()
+    return {"reset": True, "clock": platform.control.clock_state()}
 
 
 @router.get("/events", response_model=list[schemas.Event])
 def events(
-    backend: BackendDep,
+    platform: PlatformDep,
     run_id: str | None = None,
     after: str | None = None,
     limit: str | None = None,
 ) -> list[dict[str, Any]]:
-    return backend.events(
+    return platform.timeline.events(
         optional(run_id), number("after", after, 0), number("limit", limit, 10_000)
     )
 
 
 @router.get("/webhooks", description="The signing secret, the server-wide endpoints, the schedule.")
-def webhooks(backend: BackendDep) -> dict[str, Any]:
-    return backend.webhook_settings()
+def webhooks(platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.webhook_settings()
 
 
 @router.post("/webhooks/endpoints", description='Add a server-wide endpoint: {"url": …}.')
-def add_endpoint(body: schemas.WebhookEndpoint, backend: BackendDep) -> dict[str, Any]:
-    return backend.add_webhook_endpoint(body.url)
+def add_endpoint(body: schemas.WebhookEndpoint, platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.add_webhook_endpoint(body.url)
 
 
 @router.delete("/webhooks/endpoints")
-def remove_endpoint(url: str, backend: BackendDep) -> dict[str, Any]:
-    return backend.remove_webhook_endpoint(url)
+def remove_endpoint(url: str, platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.remove_webhook_endpoint(url)
 
 
 @router.get(
@@ -91,19 +91,19 @@ def remove_endpoint(url: str, backend: BackendDep) -> dict[str, Any]:
     description="Every delivery with each attempt's status code, error, simulated and wall time.",
 )
 def deliveries(
-    backend: BackendDep, run_id: str | None = None, status: str | None = None
+    platform: PlatformDep, run_id: str | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:
-    return backend.deliveries(optional(run_id), optional(status))
+    return platform.control.deliveries(optional(run_id), optional(status))
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/resend", description="Send it again now.")
-def resend(delivery_id: int, backend: BackendDep) -> dict[str, Any]:
-    return backend.resend(delivery_id)
+def resend(delivery_id: int, platform: PlatformDep) -> dict[str, Any]:
+    return platform.control.resend(delivery_id)
 
 
 @router.get("/faults", description="The server-wide fault plan, applied to every run.")
-def faults(backend: BackendDep) -> list[dict[str, Any]]:
-    return backend.faults()
+def faults(platform: PlatformDep) -> list[dict[str, Any]]:
+    return platform.control.faults()
 
 
 @router.put(
@@ -113,10 +113,10 @@ def faults(backend: BackendDep) -> list[dict[str, Any]]:
         "webhook_timeout, webhook_duplicate and webhook_delay faults (see the README)."
     ),
 )
-def set_faults(plan: list[dict[str, Any]], backend: BackendDep) -> list[dict[str, Any]]:
-    return backend.set_faults(plan)
+def set_faults(plan: list[dict[str, Any]], platform: PlatformDep) -> list[dict[str, Any]]:
+    return platform.control.set_faults(plan)
 
 
 @router.delete("/faults", description="Remove every server-wide fault.")
-def clear_faults(backend: BackendDep) -> list[dict[str, Any]]:
-    return backend.set_faults([])
+def clear_faults(platform: PlatformDep) -> list[dict[str, Any]]:
+    return platform.control.set_faults([])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import BackendDep, ProjectDep, flag, number, optional
+from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, flag, number, optional
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs", tags=["experiment runs"])
 
@@ -23,25 +23,25 @@ router = APIRouter(prefix="/projects/{pid}/experiment_runs", tags=["experiment r
     ),
 )
 def create_run(
-    pid: ProjectDep,
+    pid: ProjectIdDep,
     body: schemas.RunCreate,
-    backend: BackendDep,
+    platform: PlatformDep,
     local_webhook_url: str | None = None,
 ) -> dict[str, Any]:
-    return backend.create_run(pid, body.model_dump(), optional(local_webhook_url))
+    return platform.runs.create(pid, body, optional(local_webhook_url))
 
 
 @router.get("", response_model=list[schemas.Run])
 def list_runs(
-    pid: ProjectDep,
-    backend: BackendDep,
+    pid: ProjectIdDep,
+    platform: PlatformDep,
     experiment_id: str | None = None,
     limit: str | None = None,
     skip: str | None = None,
     descending: str | None = None,
-    identifier: str | None = None,
+    identifier: str | None = None,  # sent by the real client; runs are listed whatever it says
 ) -> list[dict[str, Any]]:
-    return backend.list_runs(
+    return platform.runs.list(
         pid,
         optional(experiment_id),
         number("limit", limit, 100),
@@ -52,9 +52,9 @@ def list_runs(
 
 @router.get("/{value}", response_model=schemas.Run)
 def get_run(
-    pid: ProjectDep, value: str, backend: BackendDep, identifier: str = "id"
+    pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.get_run(pid, value, identifier)
+    return platform.runs.get(pid, value, identifier)
 
 
 @router.delete(
@@ -63,18 +63,22 @@ def get_run(
     description="A run that is pending or running is stopped first (its attempt is cancelled).",
 )
 def delete_run(
-    pid: ProjectDep, value: str, backend: BackendDep, identifier: str = "id"
+    pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> dict[str, Any]:
-    return backend.delete_run(pid, value, identifier)
+    return platform.runs.delete(pid, value, identifier)
 
 
 @router.get("/{rid}/checkpoints", response_model=list[schemas.Checkpoint])
-def list_checkpoints(pid: ProjectDep, rid: str, backend: BackendDep) -> list[dict[str, Any]]:
-    return backend.list_checkpoints(pid, rid)
+def list_checkpoints(pid: ProjectIdDep, rid: str, platform: PlatformDep) -> list[dict[str, Any]]:
+    return platform.runs.checkpoints(pid, rid)
 
 
 @router.get("/{rid}/checkpoints/{name}", response_model=schemas.Checkpoint)
 def get_checkpoint(
-    pid: ProjectDep, rid: str, name: str, backend: BackendDep, identifier: str = "name"
+    pid: ProjectIdDep,
+    rid: str,
+    name: str,
+    platform: PlatformDep,
+    identifier: str = "name",  # sent by the real client; checkpoints are named, never numbered
 ) -> dict[str, Any]:
-    return backend.get_checkpoint(pid, rid, name)
+    return platform.runs.checkpoint(pid, rid, name)

@@ -54,9 +54,9 @@ if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
 
     from qcog_mock.client import EmulatorClient, ExperimentClient
-    from qcog_mock.mockserver.backend import PlatformBackend
-    from qcog_mock.mockserver.receiver import WebhookReceiver
+    from qcog_mock.mockserver.platform import Platform
     from qcog_mock.mockserver.settings import Settings
+    from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 
 KEY = "qcog-mock-test-key"
 FIXTURES = frozenset(
@@ -158,7 +158,7 @@ class QcogPlatform:
     base_url: str
     api_key: str
     transport: httpx.AsyncBaseTransport | None = None
-    backend: PlatformBackend | None = None
+    backend: Platform | None = None
     time_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     @property
@@ -216,13 +216,13 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     import httpx
 
     from qcog_mock.mockserver.app import create_app
-    from qcog_mock.mockserver.backend import PlatformBackend
+    from qcog_mock.mockserver.platform import Platform
 
     settings, faults = _marker_settings(request)
-    backend = PlatformBackend(settings)
+    backend = Platform(settings)
     try:
         if faults:
-            backend.set_faults(faults)
+            backend.control.set_faults(faults)
         transport = httpx.ASGITransport(app=create_app(backend))
         yield QcogPlatform("http://testserver/api", KEY, transport, backend)
     finally:
@@ -235,11 +235,11 @@ def _qcog_server(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
         yield target
         return
     from qcog_mock.mockserver.app import create_app
-    from qcog_mock.mockserver.backend import PlatformBackend
+    from qcog_mock.mockserver.platform import Platform
     from qcog_mock.mockserver.settings import Settings
     from qcog_mock.mockserver.testing.servers import serve_in_thread
 
-    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
+    backend = Platform(Settings(api_key=KEY, clock="manual"))
     try:
         with serve_in_thread(create_app(backend)) as url:
             yield QcogPlatform(f"{url}/api", KEY, None, backend)
@@ -323,7 +323,7 @@ MakeReceiver = Callable[..., "WebhookReceiver"]
 @pytest.fixture
 def make_webhook_receiver() -> Iterator[MakeReceiver]:
     """A factory: ``make_webhook_receiver(secret, fail_first=0)`` → a started receiver."""
-    from qcog_mock.mockserver.receiver import WebhookReceiver
+    from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 
     started: list[WebhookReceiver] = []
 

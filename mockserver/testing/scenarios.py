@@ -26,11 +26,10 @@ After every step each run must satisfy Σ attempt runtime ≤ timeout × (1 + re
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 import tomllib
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,14 +38,17 @@ import httpx
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from qcog_mock.client import EmulatorError
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
 from qcog_mock.mockserver.clock import monotonic, parse_time
-from qcog_mock.mockserver.receiver import WebhookReceiver
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.story import Story, StoryError
+from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
+API = "http://testserver/api"
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]
 MODES: tuple[Mode, ...] = ("in-process", "socket")
@@ -184,80 +186,55 @@ class _Session:
         self.scenario = scenario
         self.mode = mode
         self.settings = Settings(api_key=KEY, clock=scenario.clock.mode, data_dir=data_dir)
-        self.run_ids: dict[str, str] = {}
+        self.run_names: list[str] = []
         self.receiver: WebhookReceiver | None = None
         self._port = 0  # socket mode: the first server's port, reused after a restart
 
-    @asynccontextmanager
-    async def connected(self) -> Any:
-        backend = PlatformBackend(self.settings)
-        try:
-            app = create_app(backend)
-            headers = {"Authorization": f"x-api-key {KEY}"}
-            if self.mode == "in-process":
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="http://testserver", headers=headers, timeout=600
-                ) as client:
-                    yield backend, client
-            else:
-                with serve_in_thread(app, self._port) as url:
-                    async with httpx.AsyncClient(
-                        base_url=url, headers=headers, timeout=600
-                    ) as client:
-                        yield backend, client
-        finally:
-            backend.close()
+    async def _open(self) -> tuple[AsyncExitStack, Platform, Story]:
+        """A server on the scenario's data dir, and a story talking to it (closed LIFO)."""
+        stack = AsyncExitStack()
+        platform = Platform(self.settings)
+        stack.callback(platform.close)
+        app = create_app(platform)
+        if self.mode == "in-process":
+            connect = Story.connect(API, KEY, transport=httpx.ASGITransport(app=app))
+        else:
+            url = stack.enter_context(serve_in_thread(app, self._port))
+            self._port = int(url.rsplit(":", 1)[1])  # a restart comes back on the same port
+            connect = Story.connect(f"{url}/api", KEY)
+        return stack, platform, await stack.enter_async_context(connect)
 
     async def run(self) -> dict[str, Any]:
-        connection: AbstractAsyncContextManager[Any] = self.connected()
-        backend, client = await connection.__aenter__()
+        stack, platform, story = await self._open()
         try:
-            if self.mode == "socket":
-                self._port = int(str(client.base_url).rsplit(":", 1)[1].split("/")[0])
             if self.scenario.webhooks.receiver:
                 self.receiver = WebhookReceiver(
-                    backend.webhooks.secret, fail_first=self.scenario.webhooks.fail_first
+                    platform.webhooks.secret, fail_first=self.scenario.webhooks.fail_first
                 ).start()
-            self.project = (
-                f"/api/v1/projects/{(await client.get('/api/v1/whoami')).json()['project_id']}"
-            )
-            dataset_id = await self._upload(client)
+            await self._upload(story)
             for number, step in enumerate(self.scenario.steps, start=1):
+                where = f"step {number} ({step.describe()})"
                 if step.restart:
-                    await connection.__aexit__(None, None, None)
-                    connection = self.connected()
-                    backend, client = await connection.__aenter__()
+                    await stack.aclose()
+                    stack, platform, story = await self._open()
                 elif step.submit:
-                    await self._submit(client, step.submit, dataset_id)
+                    await self._submit(story, step.submit)
                 elif step.advance is not None:
-                    await self._call(
-                        client,
-                        "POST",
-                        "/_emulator/clock/advance",
-                        json={"seconds": seconds(step.advance)},
-                    )
+                    await story.advance(seconds(step.advance))
                 elif step.settle:
-                    await self._call(client, "POST", "/_emulator/clock/settle")
-                runs = await self._runs(client)
-                _invariant(runs, f"step {number} ({step.describe()})")
-                await self._check(client, step.expect, runs, f"step {number} ({step.describe()})")
-            runs = await self._runs(client)
-            await self._check(client, self.scenario.expect, runs, "the end")
-            clock = (await client.get("/_emulator/clock")).json()
-            return {"runs": runs, "clock": clock}
+                    await story.settle()
+                runs = await self._runs(story)
+                _invariant(runs, where)
+                await self._check(story, step.expect, runs, where)
+            runs = await self._runs(story)
+            await self._check(story, self.scenario.expect, runs, "the end")
+            return {"runs": runs, "clock": await story.clock()}
         finally:
+            await stack.aclose()
             if self.receiver is not None:
                 self.receiver.stop()
-            await connection.__aexit__(None, None, None)
 
-    async def _call(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> Any:
-        response = await client.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise ScenarioError(f"{method} {path} answered {response.status_code}: {response.text}")
-        return response.json()
-
-    async def _upload(self, client: httpx.AsyncClient) -> str:
+    async def _upload(self, story: Story) -> None:
         spec = self.scenario.dataset
         if spec.csv:
             base = self.scenario.path.parent if self.scenario.path else Path()
@@ -268,20 +245,11 @@ class _Session:
                 signal_share=spec.signal_share, seed=spec.seed,
             )  # fmt: skip
             content = frame.to_csv(index=False, float_format="%.7g").encode()
-        body = await self._call(
-            client, "POST", f"{self.project}/datasets/upload",
-            params={"name": spec.name, "format": "csv"},
-            files={"file": ("data.csv", io.BytesIO(content))},
-        )  # fmt: skip
-        self.features = body["number_of_columns"] - 1
-        return body["id"]
+        dataset = await story.upload(spec.name, content)
+        self.features = dataset["number_of_columns"] - 1
 
-    async def _submit(self, client: httpx.AsyncClient, name: str, dataset_id: str) -> None:
+    async def _submit(self, story: Story, name: str) -> None:
         run = next(r for r in self.scenario.runs if r.name == name)
-        experiment = await self._call(
-            client, "GET", "/api/v1/experiments/pytorch-models?identifier=name"
-        )
-        environment = (await self._call(client, "GET", "/api/v1/environments?instance=cpu"))[0]
         hyperparameters = {
             "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "target": TARGET,
             "input_operator_count": self.features, "output_operator_count": 1,
@@ -293,35 +261,25 @@ class _Session:
         emulator: dict[str, Any] = {"faults": run.faults}
         if run.epoch_seconds is not None:
             emulator["epoch_seconds"] = run.epoch_seconds
-        body = {
-            "experiment_id": experiment["id"],
-            "environment_id": environment["id"],
-            "dataset_id": dataset_id,
-            "name": name,
-            "params": {
-                "hyperparameters": hyperparameters,
-                "timeout": int(seconds(run.timeout)),
-                "retries": run.retries,
-                "cpu_count": run.cpu_count,
-                "emulator": emulator,
-            },
-            "metadata": {"provider": "modal"},
+        parameters = {
+            "hyperparameters": hyperparameters,
+            "timeout": int(seconds(run.timeout)),
+            "retries": run.retries,
+            "cpu_count": run.cpu_count,
+            "emulator": emulator,
         }
-        query = {"local_webhook_url": self.receiver.url} if self.receiver else {}
-        created = await self._call(
-            client, "POST", f"{self.project}/experiment_runs", json=body, params=query
+        webhook_url = self.receiver.url if self.receiver else None
+        created = await story.submit(
+            name, self.scenario.dataset.name, parameters, webhook_url=webhook_url
         )
-        self.run_ids[name] = created["id"]
+        self.run_names.append(created["name"])
 
-    async def _runs(self, client: httpx.AsyncClient) -> dict[str, Any]:
-        return {
-            name: await self._call(client, "GET", f"{self.project}/experiment_runs/{run_id}")
-            for name, run_id in self.run_ids.items()
-        }
+    async def _runs(self, story: Story) -> dict[str, Any]:
+        return {name: await story.run(name) for name in self.run_names}
 
     async def _check(
         self,
-        client: httpx.AsyncClient,
+        story: Story,
         expectations: dict[str, Expectation],
         runs: dict[str, Any],
         where: str,
@@ -329,9 +287,7 @@ class _Session:
         for name, expected in expectations.items():
             if name not in runs:
                 raise ScenarioError(f"At {where}: run '{name}' was expected but never submitted")
-            events = await self._call(
-                client, "GET", "/_emulator/events", params={"run_id": runs[name]["id"]}
-            )
+            events = await story.events(runs[name]["id"])
             _compare(where, name, expected, runs[name], events, self.receiver)
 
 
@@ -427,7 +383,7 @@ async def run_scenario(scenario: Scenario, mode: Mode = "in-process") -> Result:
         session = _Session(scenario, mode, Path(folder))
         try:
             outcome = await session.run()
-        except ScenarioError as error:
+        except (ScenarioError, StoryError, EmulatorError) as error:
             return Result(scenario, mode, False, str(error), 0.0, monotonic() - started)
     runs = outcome["runs"]
     first = min((r["created_at"] for r in runs.values()), default=None)

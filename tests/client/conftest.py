@@ -8,7 +8,7 @@ import pytest
 
 from qcog_mock.client import EmulatorClient, ExperimentClient
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 
@@ -16,19 +16,17 @@ KEY = "client-test-key"
 
 
 @pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[PlatformBackend]:
+def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     # The clients must not see a developer's own configuration.
     for name in ("QCOG_API_KEY", "QCOG_ENV"):
         monkeypatch.delenv(name, raising=False)
-    backend = PlatformBackend(Settings(api_key=KEY, clock="manual"))
+    backend = Platform(Settings(api_key=KEY, clock="manual"))
     yield backend
     backend.close()
 
 
 @pytest.fixture(params=["in-process", "socket"])
-def connection(
-    request: pytest.FixtureRequest, backend: PlatformBackend
-) -> Iterator[dict[str, Any]]:
+def connection(request: pytest.FixtureRequest, backend: Platform) -> Iterator[dict[str, Any]]:
     """How clients reach the emulator: ASGI transport (no socket) or a real uvicorn server."""
     app = create_app(backend)
     if request.param == "in-process":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 
@@ -25,7 +25,7 @@ async def test_the_example_runs_the_guides_job_and_its_next_steps(
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    backend = PlatformBackend(Settings(api_key="example-key", clock="auto"))
+    backend = Platform(Settings(api_key="example-key", clock="auto"))
     try:
         with serve_in_thread(create_app(backend)) as url:
             monkeypatch.setenv("QCOG_BASE_URL", f"{url}/api")

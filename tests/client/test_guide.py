@@ -20,7 +20,7 @@ import pytest
 
 from qcog_mock.client import ProjectClient, wait_for_run
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.trainer.synthetic import synthetic_panel
@@ -59,7 +59,7 @@ def prepared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.chdir(tmp_path)  # no stray .env
     # 2 hours per epoch: 12 epochs fit in a 24-hour attempt. On this dataset the guide's early
     # stopping ends training at epoch 38, so the job needs all four attempts.
-    backend = PlatformBackend(Settings(api_key=KEY, clock="auto", epoch_seconds=2 * HOUR))
+    backend = Platform(Settings(api_key=KEY, clock="auto", epoch_seconds=2 * HOUR))
     with ExitStack() as stack:
         stack.callback(backend.close)
         # The guide names no address: only the client's default one will do.
@@ -70,7 +70,7 @@ def prepared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         yield backend
 
 
-async def test_the_guide_runs_verbatim_and_its_job_uses_retries(prepared: PlatformBackend) -> None:
+async def test_the_guide_runs_verbatim_and_its_job_uses_retries(prepared: Platform) -> None:
     # The environment: the guide's dataset, 77 feature columns + its target, uploaded by name.
     async with ProjectClient(api_key=KEY) as project:
         frame = synthetic_panel(dates=30, assets=100, seed=11)

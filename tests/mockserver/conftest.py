@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
 from tests.mockserver.helpers import KEY, Platform, api_client
 
@@ -23,14 +23,14 @@ def settings(settings_overrides: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture
-def backend(settings: Settings) -> Iterator[PlatformBackend]:
-    backend = PlatformBackend(settings)
+def backend(settings: Settings) -> Iterator[Emulator]:
+    backend = Emulator(settings)
     yield backend
     backend.close()
 
 
 @pytest.fixture
-async def client(backend: PlatformBackend) -> AsyncIterator[httpx.AsyncClient]:
+async def client(backend: Emulator) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(backend) as client:
         yield client
 

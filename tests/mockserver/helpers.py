@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 
+from qcog_mock.client import EmulatorClient, ExperimentClient
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "test-key"
@@ -39,7 +41,7 @@ def hyperparameters(**overrides: Any) -> dict[str, Any]:
     return params
 
 
-def api_client(backend: PlatformBackend) -> httpx.AsyncClient:
+def api_client(backend: Emulator) -> httpx.AsyncClient:
     """An API client for ``backend``'s app, in process (no socket)."""
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(backend)),
@@ -52,7 +54,7 @@ def api_client(backend: PlatformBackend) -> httpx.AsyncClient:
 @asynccontextmanager
 async def emulator(**settings: Any) -> AsyncIterator[Platform]:
     """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards."""
-    backend = PlatformBackend(Settings(**{"api_key": KEY, "clock": "manual", **settings}))
+    backend = Emulator(Settings(**{"api_key": KEY, "clock": "manual", **settings}))
     try:
         async with api_client(backend) as client:
             yield await Platform(client).setup()
@@ -66,7 +68,13 @@ class Platform:
     __test__ = False
 
     def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+        self.client = client  # raw requests, for what the story's steps do not cover
+        # The story's steps go through the client library, on the same in-process app.
+        api = f"{str(client.base_url).rstrip('/')}/api"
+        self.story = Story(
+            ExperimentClient(api_key=KEY, base_url=api, transport=client._transport),
+            EmulatorClient(api, transport=client._transport),
+        )
         self.project_id = ""
         self.experiment_id = ""
         self.environment_id = ""
@@ -95,9 +103,8 @@ class Platform:
         )
 
     async def dataset_id(self, name: str = "data", content: bytes | None = None) -> str:
-        response = await self.upload(name, content)
-        assert response.status_code == 201, response.text
-        return response.json()["id"]
+        dataset = await self.story.upload(name, content if content is not None else dataset_csv())
+        return dataset["id"]
 
     def run_body(self, dataset_id: str, name: str = "job", **params: Any) -> dict[str, Any]:
         return {
@@ -111,11 +118,10 @@ class Platform:
         }
 
     async def submit(self, dataset_id: str, name: str = "job", **params: Any) -> dict[str, Any]:
-        response = await self.client.post(
-            f"{self.project}/experiment_runs", json=self.run_body(dataset_id, name, **params)
+        parameters = {"hyperparameters": hyperparameters(), **params}
+        return await self.story.submit(
+            name, parameters=parameters, dataset_id=dataset_id, description="a test run"
         )
-        assert response.status_code == 201, response.text
-        return response.json()
 
     async def run(self, run_id: str) -> dict[str, Any]:
         response = await self.client.get(f"{self.project}/experiment_runs/{run_id}")
@@ -123,18 +129,15 @@ class Platform:
         return response.json()
 
     async def advance(self, seconds: float) -> dict[str, Any]:
-        response = await self.client.post("/_emulator/clock/advance", json={"seconds": seconds})
-        assert response.status_code == 200, response.text
-        return response.json()
+        return await self.story.advance(seconds)
 
     async def settle(self) -> dict[str, Any]:
-        response = await self.client.post("/_emulator/clock/settle")
-        assert response.status_code == 200 and response.json()["settled"], response.text
-        return response.json()
+        clock = await self.story.settle()
+        assert clock["settled"], clock
+        return clock
 
     async def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        params = {"run_id": run_id} if run_id else {}
-        return (await self.client.get("/_emulator/events", params=params)).json()
+        return await self.story.events(run_id)
 
 
 def statuses(events: list[dict[str, Any]]) -> list[str]:

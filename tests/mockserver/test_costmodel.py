@@ -1,11 +1,17 @@
 import pytest
 
 from qcog_mock.mockserver.costmodel import epoch_seconds
+from qcog_mock.trainer.hyperparameters import parse_hyperparameters
+
+BASE = {"input_operator_count": 77, "output_operator_count": 1, "targets": "y", "split": 0.2,
+        "epochs": 1, "batch_size": 1,
+        "optimizer_config": {"type": "Adam"}, "loss_fn_config": {"type": "MSELoss"}}  # fmt: skip
 
 
 def guide(**overrides):
-    return {"hsm_model": "general", "hilbert_space_dims": 4, "input_operator_count": 77,
-            "split": 0.2, **overrides}  # fmt: skip
+    return parse_hyperparameters(
+        {**BASE, "hsm_model": "general", "hilbert_space_dims": 4, **overrides}
+    )
 
 
 def test_the_guide_example_costs_about_its_documented_epoch_time() -> None:
@@ -24,5 +30,5 @@ def test_cost_grows_with_rows_dimension_and_features_and_falls_with_cores() -> N
 
 
 def test_pauli_dimension_is_two_to_the_qubits() -> None:
-    pauli = {"hsm_model": "pauli", "qubits_count": 2, "input_operator_count": 77, "split": 0.2}
+    pauli = parse_hyperparameters({**BASE, "hsm_model": "pauli", "qubits_count": 2})
     assert epoch_seconds(pauli, 10_000, 1) == epoch_seconds(guide(), 10_000, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qcog_mock.mockserver.demo import main, sparkline
+from qcog_mock.mockserver.testing.demo import main, sparkline
 
 
 async def test_the_demo_tells_a_four_attempt_story(capsys: pytest.CaptureFixture[str]) -> None:

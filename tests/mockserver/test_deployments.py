@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.trainer import predict
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
@@ -54,7 +54,7 @@ async def deploy(platform: Platform, run: dict[str, Any], **body: Any) -> Any:
 
 
 async def test_predictions_are_the_trained_models_and_beat_the_mean(
-    platform: Platform, backend: PlatformBackend
+    platform: Platform, backend: Emulator
 ) -> None:
     run = await trained(platform)
     response = await deploy(platform, run, checkpoint_name="epoch-0012", version="v1.2.3")
@@ -198,7 +198,7 @@ async def test_deleting_a_run_removes_its_deployments(platform: Platform) -> Non
 
 async def test_deployments_survive_a_restart(tmp_path: Path) -> None:
     settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
-    backend = PlatformBackend(settings)
+    backend = Emulator(settings)
     async with api_client(backend) as client:
         platform = await Platform(client).setup()
         run = await trained(platform)
@@ -208,7 +208,7 @@ async def test_deployments_survive_a_restart(tmp_path: Path) -> None:
         before = (await client.post(url, json={"dataset_file": inputs})).json()
     backend.close()
 
-    restarted = PlatformBackend(settings)
+    restarted = Emulator(settings)
     try:
         async with api_client(restarted) as client:
             listed = (await client.get(f"{runs(platform, run)}/deployments")).json()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from qcog_mock.mockserver.backend import PlatformBackend
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.platform import Platform as Emulator
 from tests.mockserver.helpers import Platform
 
 HOUR = 3600
@@ -53,7 +53,7 @@ async def test_slow_epochs_cost_more_from_their_epoch_on(platform: Platform) -> 
 
 
 async def test_webhooks_down_for_the_first_hours_then_delivered(
-    platform: Platform, backend: PlatformBackend, make_webhook_receiver
+    platform: Platform, backend: Emulator, make_webhook_receiver
 ) -> None:
     receiver = make_webhook_receiver(backend.webhooks.secret)
     faults = [{"type": "webhook_down", "seconds": 2 * HOUR, "status": 502}]
@@ -73,7 +73,7 @@ async def test_webhooks_down_for_the_first_hours_then_delivered(
 
 
 async def test_duplicate_timeout_and_delayed_webhooks(
-    platform: Platform, backend: PlatformBackend, make_webhook_receiver
+    platform: Platform, backend: Emulator, make_webhook_receiver
 ) -> None:
     receiver = make_webhook_receiver(backend.webhooks.secret)
     faults = [

@@ -13,7 +13,7 @@ from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparamet
 
 from qcog_mock import mockserver
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import (
     assert_attempts,
@@ -115,7 +115,7 @@ def test_qcog_target_runs_the_same_tests_elsewhere_and_skips_emulator_only_ones(
             pass
         """
     )
-    backend = PlatformBackend(Settings(api_key="elsewhere-key"))
+    backend = Platform(Settings(api_key="elsewhere-key"))
     monkeypatch.setenv("QCOG_API_KEY", "elsewhere-key")
     try:
         with serve_in_thread(create_app(backend)) as url:

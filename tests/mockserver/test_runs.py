@@ -8,6 +8,7 @@ import pytest
 
 from qcog_mock.mockserver import costmodel
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.trainer.hyperparameters import parse_hyperparameters
 from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, outcomes, statuses
 
 EPOCH = 25 * 60  # 25-minute epochs
@@ -215,7 +216,7 @@ async def test_the_cost_model_prices_epochs_without_an_override(platform: Platfo
     await platform.advance(HOUR)
     run = await platform.run(run["id"])
     events = [e for e in await platform.events(run["id"]) if e["type"] == "checkpoint.saved"]
-    cost = costmodel.epoch_seconds(hyperparameters(), rows=60, cpu_count=2)
+    cost = costmodel.epoch_seconds(parse_hyperparameters(hyperparameters()), rows=60, cpu_count=2)
     elapsed = parse_time(events[-1]["time"]) - parse_time(run["attempts"][0]["started_at"])
     assert elapsed == pytest.approx(6 * cost, abs=1e-3)  # times are kept to the millisecond
 

@@ -17,11 +17,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from qcog_mock.client import EmulatorClient, ExperimentClient, wait_for_run
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
 from qcog_mock.mockserver.clock import parse_time, wall_time
-from qcog_mock.mockserver.receiver import WebhookReceiver
+from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.webhooks import BACKOFF_SECONDS, sign
+from qcog_mock.mockserver.webhooks.outbox import BACKOFF_SECONDS
+from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
+from qcog_mock.mockserver.webhooks.signing import sign
 from tests.mockserver.helpers import KEY, Platform, api_client, dataset_csv, hyperparameters
 
 HOUR = 3600
@@ -35,7 +36,7 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-def receiver(backend: PlatformBackend, make_webhook_receiver) -> WebhookReceiver:
+def receiver(backend: Emulator, make_webhook_receiver) -> WebhookReceiver:
     return make_webhook_receiver(backend.webhooks.secret)  # the plugin's fixture
 
 
@@ -44,7 +45,7 @@ def timeline_types(events: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
-    backend: PlatformBackend, receiver: WebhookReceiver
+    backend: Emulator, receiver: WebhookReceiver
 ) -> None:
     transport = httpx.ASGITransport(app=create_app(backend))
     async with ExperimentClient(
@@ -95,7 +96,7 @@ async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
 
 
 async def test_a_failing_receiver_gets_every_event_on_the_backoff_schedule(
-    backend: PlatformBackend, platform: Platform
+    backend: Emulator, platform: Platform
 ) -> None:
     with WebhookReceiver(backend.webhooks.secret, fail_first=4) as receiver:
         dataset = await platform.dataset_id()
@@ -145,7 +146,7 @@ async def test_a_receiver_that_never_answers_leaves_failed_deliveries_and_the_ru
     assert all("ConnectError" in d["attempts"][-1]["error"] for d in deliveries)
 
 
-def test_a_tampered_body_or_a_wrong_secret_fails_verification(backend: PlatformBackend) -> None:
+def test_a_tampered_body_or_a_wrong_secret_fails_verification(backend: Emulator) -> None:
     secret = backend.webhooks.secret
     body = json.dumps({"type": "run.completed", "data": {"run": {"id": "r"}}})
     timestamp = int(wall_time())
@@ -205,7 +206,7 @@ async def test_remote_webhook_urls_are_allowed_with_the_flag(platform: Platform)
 
 
 async def test_server_endpoints_checkpoint_events_and_resend(
-    backend: PlatformBackend, receiver: WebhookReceiver, platform: Platform
+    backend: Emulator, receiver: WebhookReceiver, platform: Platform
 ) -> None:
     backend.webhooks.checkpoints = True
     settings = (
@@ -240,7 +241,7 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     url = closed_port_url()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
-    backend = PlatformBackend(settings)
+    backend = Emulator(settings)
     async with api_client(backend) as client:
         platform = await Platform(client).setup()
         dataset = await platform.dataset_id()
@@ -252,7 +253,7 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     secret = backend.webhooks.secret
     backend.close()
 
-    restarted = PlatformBackend(settings)
+    restarted = Emulator(settings)
     assert restarted.webhooks.secret == secret  # kept in the data dir
     with WebhookReceiver(secret, port=port) as receiver:
         async with api_client(restarted) as client:
@@ -271,7 +272,7 @@ def test_the_plugin_fixture_reads_the_secret_from_the_environment(
         """
         import httpx
         from qcog_mock.mockserver.clock import wall_time
-        from qcog_mock.mockserver.webhooks import sign
+        from qcog_mock.mockserver.webhooks.signing import sign
 
         def test_receive(webhook_receiver, monkeypatch):
             body = '{"type": "run.completed", "data": {"run": {"id": "r"}}}'

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from qcog_mock.mockserver.webhooks import VerificationError, verify
+from qcog_mock.mockserver.webhooks.signing import VerificationError, verify
 
 
 class WebhookReceiver:

@@ -11,16 +11,17 @@ their losses, attempts timing out and resuming from their last checkpoint. Each 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
 import httpx
+import torch
 
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.backend import PlatformBackend
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import synthetic_panel
 
@@ -84,32 +85,20 @@ def sparkline(values: list[float], width: int = 50) -> str:
     return "".join(BARS[int((v - low) / span * (len(BARS) - 1))] for v in values)
 
 
-async def story(client: httpx.AsyncClient, rows: int, epochs: int) -> None:
-    who = (await client.get("/api/v1/whoami")).json()
-    project = f"/api/v1/projects/{who['project_id']}"
+async def tell(story: Story, rows: int, epochs: int) -> None:
     frame = synthetic_panel(dates=max(1, rows // 100), assets=100, seed=0)
-    upload = await client.post(
-        f"{project}/datasets/upload",
-        params={"name": "training-dat  ", "format": "csv"},
-        files={"file": ("training.csv", frame.to_csv(index=False, float_format="%.7g").encode())},
-    )
-    dataset = upload.json()
-    experiment = (await client.get("/api/v1/experiments/pytorch-models?identifier=name")).json()
-    environment = (await client.get("/api/v1/environments?instance=cpu")).json()[0]
+    csv = frame.to_csv(index=False, float_format="%.7g").encode()
+    dataset = await story.upload("training-dat  ", csv)
     print(
         f"Dataset 'training-dat  ': {dataset['number_of_rows']:,} rows × "
-        f"{dataset['number_of_columns']} columns; pytorch-models on {environment['name']}"
+        f"{dataset['number_of_columns']} columns; pytorch-models on a CPU environment"
     )
-    body = {
-        "experiment_id": experiment["id"],
-        "environment_id": environment["id"],
-        "dataset_id": dataset["id"],
-        "name": "long-running-job",
-        "description": "This is a long running job",
-        "params": guide_parameters(epochs),
-        "metadata": {"provider": "modal"},
-    }
-    run = (await client.post(f"{project}/experiment_runs", json=body)).json()
+    run = await story.submit(
+        "long-running-job",
+        "training-dat  ",
+        guide_parameters(epochs),
+        description="This is a long running job",
+    )
     print(
         f"Submitted '{run['name']}': {epochs} epochs, timeout 24 h per attempt, retries 3 "
         f"(up to {run['runtime_limit_seconds'] / 3600:.0f} h), "
@@ -118,15 +107,15 @@ async def story(client: httpx.AsyncClient, rows: int, epochs: int) -> None:
     submitted = parse_time(run["created_at"])
     seen = 0
     while True:
-        events = (await client.get("/_emulator/events", params={"after": seen})).json()
+        events = await story.events(after=seen)
         for event in events:
             seen = event["seq"]
             if line := describe(event):
                 print(f"{elapsed(submitted, event['time'])}  {line}", flush=True)
-        run = (await client.get(f"{project}/experiment_runs/{run['id']}")).json()
+        run = await story.run("long-running-job")
         if run["status"] in ("completed", "failed") and not events:
             break
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # the auto clock runs on its own: print as it goes
     summarise(run)
 
 
@@ -155,26 +144,15 @@ def summarise(run: dict[str, Any]) -> None:
 
 
 async def main(rows: int, epochs: int) -> None:
-    backend = PlatformBackend(Settings(api_key=KEY, clock="auto", torch_threads=2))
+    platform = Platform(Settings(api_key=KEY, clock="auto"))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(backend)),
-            base_url="http://testserver",
-            headers={"Authorization": f"x-api-key {KEY}"},
-            timeout=600,
-        ) as client:
-            await story(client, rows, epochs)
+        transport = httpx.ASGITransport(app=create_app(platform))
+        async with Story.connect("http://testserver/api", KEY, transport=transport) as story:
+            await tell(story, rows, epochs)
     finally:
-        backend.close()
+        platform.close()
 
 
-def run_demo(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="qcog-mock demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--epochs", type=int, default=100)
-    args = parser.parse_args(argv)
-    asyncio.run(main(args.rows, args.epochs))
-
-
-if __name__ == "__main__":
-    run_demo()
+def run_demo(rows: int = 20_000, epochs: int = 100) -> None:
+    torch.set_num_threads(2)  # the demo owns its process: both cores train
+    asyncio.run(main(rows, epochs))

@@ -1,0 +1,142 @@
+"""The emulated platform, apart from HTTP: one module per resource, wired by ``Platform``.
+
+    platform.identity      users, projects, keys, authentication   (identity.py)
+    platform.catalog       environments, experiments                (catalog.py)
+    platform.datasets      datasets                                 (datasets.py)
+    platform.runs          runs and checkpoints                     (runs.py)
+    platform.deployments   deployments and inferences               (deployments.py)
+    platform.control       the /_emulator control plane             (control.py)
+    platform.timeline      the event timeline                       (timeline.py)
+
+Each raises ``mockserver.errors`` exceptions, never HTTP ones. ``Platform`` is the composition
+root: it opens the store and the files, builds the clock, the simulation kernel, the attempt
+engine and the webhook outbox, and owns ``reset()`` and ``close()``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from qcog_mock.mockserver.clock import SimulatedClock
+from qcog_mock.mockserver.engine.attempts import Engine
+from qcog_mock.mockserver.engine.faults import ServerFaults
+from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.platform.catalog import Catalog
+from qcog_mock.mockserver.platform.control import Control
+from qcog_mock.mockserver.platform.datasets import Datasets
+from qcog_mock.mockserver.platform.deployments import DeployedCache, Deployments
+from qcog_mock.mockserver.platform.identity import Identity, Principal
+from qcog_mock.mockserver.platform.runs import Runs
+from qcog_mock.mockserver.platform.shared import Shared
+from qcog_mock.mockserver.platform.timeline import Timeline
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.simulation import Simulation
+from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks.outbox import Webhooks
+from qcog_mock.mockserver.webhooks.signing import check_secret, check_url, new_secret
+
+__all__ = ["Platform", "Principal"]
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        if self.settings.data_dir is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="qcog-mock-")
+            root, database = Path(self._scratch.name), ":memory:"
+        else:
+            root = Path(self.settings.data_dir)
+            root.mkdir(parents=True, exist_ok=True)
+            database = str(root / "qcog-mock.sqlite3")
+        self.store = Store(database)
+        self.files = Files(root)
+        self.cache = DeployedCache(self.files)
+        restarted = self.store.setting("seeded") is not None
+        self._start()
+        if restarted:
+            self.timeline.emit("platform.restarted")
+        self.engine.recover()
+        self.webhooks.recover()
+
+    def _start(self) -> None:
+        """Build the engine and the resources on the store's state (at start and after reset)."""
+        s, store = self.settings, self.store
+        saved = store.setting("clock")
+        self.clock = (
+            SimulatedClock(saved["now"], saved["mode"], saved["speed"])
+            if saved
+            else SimulatedClock(s.start_time, s.clock, s.speed)
+        )
+        self.sim = Simulation(self.clock)
+        self.sim.on_time_change = lambda _: self._save_clock()
+        self.timeline = Timeline(store, self.clock)
+        self.server_faults = ServerFaults(store)
+        self.engine = Engine(store, self.sim, self.files, s, self.server_faults, self.timeline.emit)
+        self.webhooks = Webhooks(
+            store,
+            self.sim,
+            self.server_faults,
+            self.timeline.emit,
+            secret=self._webhook_secret(),
+            endpoints=self._webhook_endpoints(),
+            checkpoints=s.webhook_checkpoints,
+            timeout=s.webhook_timeout,
+        )
+        self.timeline.webhooks = self.webhooks
+        shared = Shared(s, store, self.files, self.clock)
+        self.identity = Identity(shared)
+        self.catalog = Catalog(shared)
+        self.datasets = Datasets(shared)
+        self.deployments = Deployments(shared, self.timeline, self.cache)
+        self.runs = Runs(
+            shared, self.identity, self.engine, self.timeline, self.deployments.remove_for_run
+        )
+        self.control = Control(
+            s, store, self.clock, self.sim, self.server_faults, self.webhooks, self._save_clock
+        )
+        if store.setting("seeded") is None:
+            self.identity.seed()
+            self.catalog.seed()
+            store.set_setting("seeded", True)
+        self.identity.ensure_key(s.api_key)
+
+    def _webhook_secret(self) -> str:
+        secret = (
+            self.settings.webhook_secret or self.store.setting("webhook_secret") or new_secret()
+        )
+        self.store.set_setting("webhook_secret", check_secret(secret))
+        return secret
+
+    def _webhook_endpoints(self) -> list[str]:
+        endpoints = list(self.store.setting("webhook_endpoints") or [])
+        for url in self.settings.webhook_urls:
+            check_url(url, allow_remote=self.settings.allow_remote_webhooks, field="--webhook-url")
+            if url not in endpoints:
+                endpoints.append(url)
+        self.store.set_setting("webhook_endpoints", endpoints)
+        return endpoints
+
+    def _save_clock(self) -> None:
+        state = {"now": self.clock.now(), "mode": self.clock.mode, "speed": self.clock.speed}
+        self.store.set_setting("clock", state)
+
+    def _stop(self) -> None:
+        self.sim.close()
+        self.engine.close()
+        self.webhooks.close()
+
+    def close(self) -> None:
+        self._stop()
+        self.store.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    def reset(self) -> None:
+        """Back to the seed state: every resource, file, event, cached model and the clock."""
+        self._stop()
+        self.store.clear()
+        self.files.clear()
+        self.cache.clear()
+        self._start()

@@ -1,0 +1,121 @@
+"""The control plane (``/_emulator``): the clock, the timeline, fault plans, webhook endpoints
+and deliveries. Outside the platform's contract; the README's "Control plane" section lists it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
+from qcog_mock.mockserver.engine.faults import ServerFaults
+from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.simulation import Simulation
+from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks.outbox import Webhooks
+from qcog_mock.mockserver.webhooks.signing import check_url
+
+
+class Control:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: SimulatedClock,
+        sim: Simulation,
+        server_faults: ServerFaults,
+        webhooks: Webhooks,
+        save_clock: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.sim = sim
+        self.server_faults = server_faults
+        self.webhooks = webhooks
+        self.save_clock = save_clock
+
+    # Clock ----------------------------------------------------------------------------------
+
+    def clock_state(self) -> dict[str, Any]:
+        now = self.clock.now()
+        upcoming = self.sim.next_event_time()
+        return {
+            "now": isoformat(now),
+            "timestamp": now,
+            "mode": self.clock.mode,
+            "speed": self.clock.speed,
+            # Rounded up: advancing to this time is sure to reach the event.
+            "next_event_at": isoformat(math.ceil(upcoming * 1000) / 1000)
+            if upcoming is not None
+            else None,
+        }
+
+    def advance(self, seconds: float | None = None, to: float | None = None) -> dict[str, Any]:
+        now = self.clock.now()
+        if seconds is not None and to is None:
+            target = now + seconds
+        elif to is not None and seconds is None:
+            target = float(to)
+        else:
+            raise Invalid("Give exactly one of 'seconds' (a duration) or 'to' (a time).")
+        if target < now:
+            raise Invalid(f"The clock cannot go back: now is {isoformat(now)}.")
+        if not target <= parse_time(LATEST):
+            raise Invalid(f"The simulated clock stops at {LATEST}; advance it by less.")
+        if self.clock.mode == "realtime":
+            raise Conflict("The clock is in realtime mode; switch to manual to advance it.")
+        self.sim.advance_to(target)
+        self.save_clock()
+        return self.clock_state()
+
+    def settle(self, timeout: float) -> dict[str, Any]:
+        """Wait (wall seconds, at most ``timeout``) until nothing is due; in auto mode, until
+        every run has gone as far as it can."""
+        settled = self.sim.settle(timeout)
+        self.save_clock()
+        return {**self.clock_state(), "settled": settled}
+
+    def set_clock_mode(self, mode: str, speed: float | None) -> dict[str, Any]:
+        try:
+            self.clock.set_mode(mode, speed)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise Invalid(f"mode: {error}") from None
+        self.sim.wake()
+        self.save_clock()
+        return self.clock_state()
+
+    # Fault plans ----------------------------------------------------------------------------
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self.server_faults.public()
+
+    def set_faults(self, plan: Any) -> list[dict[str, Any]]:
+        """Replace the server-wide fault plan (it applies to every run from now on)."""
+        return self.server_faults.set(plan)
+
+    # Webhooks -------------------------------------------------------------------------------
+
+    def webhook_settings(self) -> dict[str, Any]:
+        return self.webhooks.public()
+
+    def add_webhook_endpoint(self, url: str) -> dict[str, Any]:
+        check_url(url, allow_remote=self.settings.allow_remote_webhooks, field="url")
+        if url not in self.webhooks.endpoints:
+            self.webhooks.endpoints.append(url)
+            self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
+        return self.webhooks.public()
+
+    def remove_webhook_endpoint(self, url: str) -> dict[str, Any]:
+        if url not in self.webhooks.endpoints:
+            raise NotFound("Webhook endpoint", url, by="url")
+        self.webhooks.endpoints.remove(url)
+        self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
+        return self.webhooks.public()
+
+    def deliveries(self, run_id: str | None, status: str | None) -> list[dict[str, Any]]:
+        return [d.public() for d in self.webhooks.list(run_id, status)]
+
+    def resend(self, delivery_id: int) -> dict[str, Any]:
+        return self.webhooks.resend(delivery_id).public()

@@ -1,0 +1,104 @@
+"""Datasets of a project: uploads, local files, replacement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from qcog_mock.mockserver.errors import BadRequest, Invalid, NotFound
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+
+
+class Datasets:
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.store = shared.store
+
+    def list(self, project_id: str, limit: int, skip: int) -> list[dict[str, Any]]:
+        return page(self.store.list("dataset", project_id), limit, skip)
+
+    def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
+        return self.shared.lookup("dataset", "Dataset", value, identifier, project_id)
+
+    def upload(
+        self,
+        project_id: str,
+        name: str,
+        stream: BinaryIO,
+        *,
+        format: str = "csv",
+        override: bool = False,
+        description: str | None = None,
+        configuration_version: str = "0.0.1",
+    ) -> dict[str, Any]:
+        check_name("name", name)
+        if format.lower() != "csv":
+            raise Invalid(f"format: '{format}' is not supported; upload a CSV file (format=csv).")
+        existing = self.shared.replaceable("dataset", "Dataset", project_id, name, override)
+        configuration = {
+            "conf_name": "upload",
+            "conf_version": configuration_version,
+            "dataset_location": f"upload://{name}",
+            "dataset_format": "csv",
+        }
+        return self._receive(project_id, name, description, configuration, stream, existing)
+
+    def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        name = check_name("name", body.get("name"))
+        configuration = dict(body.get("configuration") or {})
+        # Older clients send provider/version instead of conf_name/conf_version.
+        configuration.setdefault("conf_name", configuration.pop("provider", "modal"))
+        configuration.setdefault("conf_version", configuration.pop("version", "0.0.1"))
+        configuration.pop("credentials", None)  # never stored
+        location = str(configuration.get("dataset_location") or "")
+        if not location:
+            raise Invalid("configuration.dataset_location: required (a local path or file:// URL).")
+        if location.startswith("s3://"):
+            raise BadRequest(
+                f"configuration.dataset_location: S3 locations ('{location}') are not available "
+                "offline in qcog-mock; upload the file instead (ProjectClient.upload_dataset)."
+            )
+        if str(configuration.get("dataset_format", "csv")).lower() != "csv":
+            raise Invalid("configuration.dataset_format: only 'csv' is supported.")
+        source = Path(location.removeprefix("file://"))
+        if not source.is_file():
+            raise NotFound("Dataset file", str(source), by="location")
+        existing = self.shared.replaceable(
+            "dataset", "Dataset", project_id, name, bool(body.get("override"))
+        )
+        with source.open("rb") as stream:
+            return self._receive(
+                project_id, name, body.get("description"), configuration, stream, existing
+            )
+
+    def _receive(
+        self,
+        project_id: str,
+        name: str,
+        description: str | None,
+        configuration: dict[str, Any],
+        stream: BinaryIO,
+        replaced: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        dataset_id = self.shared.new_id()
+        files = self.shared.files
+        shape = files.receive_dataset(dataset_id, stream, self.shared.settings.max_upload_bytes)
+        now = self.shared.now()
+        doc = {
+            "id": dataset_id,
+            "name": name,
+            "description": description,
+            "project_id": project_id,
+            "configuration": configuration,
+            "format": "csv",
+            **shape,
+            "size_bytes": files.dataset(dataset_id).stat().st_size,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.shared.lock:
+            if replaced is not None:
+                # The old file stays: runs that trained on it keep their data.
+                self.store.delete("dataset", replaced["id"])
+            self.store.put("dataset", doc, scope=project_id)
+        return doc

@@ -1,0 +1,204 @@
+"""Deployments of a run's checkpoints, and inferences on them."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from qcog_mock.mockserver.documents import Run, load_checkpoints
+from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
+from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.platform.timeline import Timeline
+from qcog_mock.trainer import ExperimentError, predict
+
+SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_OPERATORS = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+}
+
+
+def select_checkpoint(checkpoints: list[dict[str, Any]], criterion: Any) -> dict[str, Any]:
+    """The checkpoint a criterion picks: ``smallest``/``greatest`` (or ``largest``) metric, ties to
+    the latest; or, with an operator and a number, the latest checkpoint satisfying it."""
+    if not isinstance(criterion, dict) or "metric" not in criterion:
+        raise Invalid(
+            "criterion: give checkpoint_name, or a criterion {metric, value[, operator]}."
+        )
+    metric, value, operator = criterion["metric"], criterion.get("value"), criterion.get("operator")
+    scored = [c for c in checkpoints if metric in (c.get("metrics") or {})]
+    if checkpoints and not scored:
+        available = sorted(checkpoints[-1].get("metrics") or {})
+        raise Invalid(f"criterion.metric: '{metric}' is not a checkpoint metric; use {available}.")
+    if operator is None and value in ("smallest", "greatest", "largest"):
+        if not scored:
+            raise NotFound("Checkpoint", f"{metric} {value}", by="criterion")
+        sign = 1 if value == "smallest" else -1
+        return min(reversed(scored), key=lambda c: sign * c["metrics"][metric])
+    if operator not in _OPERATORS or isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(
+            "criterion: value is 'smallest' or 'greatest', or a number with an operator among "
+            f"{sorted(_OPERATORS)}."
+        )
+    matching = [c for c in scored if _OPERATORS[operator](c["metrics"][metric], value)]
+    if not matching:
+        raise NotFound("Checkpoint", f"{metric} {operator} {value}", by="criterion")
+    return matching[-1]
+
+
+class DeployedCache:
+    """The last few deployed checkpoints, loaded (checkpoint files never change once written).
+
+    Ids restart after a reset, so entries are evicted with their run and cleared by a reset.
+    """
+
+    def __init__(self, files: Files, size: int = 8) -> None:
+        self.files = files
+        self.size = size
+        self._loaded: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str, checkpoint_name: str) -> dict[str, Any]:
+        key = (run_id, checkpoint_name)
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        checkpoint = self.files.load_checkpoint(run_id, checkpoint_name)
+        with self._lock:
+            self._loaded[key] = checkpoint
+            while len(self._loaded) > self.size:
+                self._loaded.popitem(last=False)
+        return checkpoint
+
+    def evict(self, run_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._loaded if k[0] == run_id]:
+                del self._loaded[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+
+
+class Deployments:
+    def __init__(self, shared: Shared, timeline: Timeline, cache: DeployedCache) -> None:
+        self.shared = shared
+        self.store = shared.store
+        self.timeline = timeline
+        self.cache = cache
+
+    def _run(self, project_id: str, run_id: str) -> Run:
+        doc = self.shared.lookup("run", "Experiment run", run_id, "id", project_id)
+        return Run.from_doc(doc)
+
+    def remove_for_run(self, run_id: str) -> None:
+        """A run's deployments go with it."""
+        for deployment in self.store.list("deployment", run_id):
+            self.store.delete("deployment", deployment["id"])
+        self.cache.evict(run_id)
+
+    def deploy(self, project_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A deployment of the named checkpoint, or of the one ``criterion`` selects."""
+        run = self._run(project_id, run_id)
+        name = check_name("deployment_name", body.get("deployment_name") or body.get("name"))
+        version = str(body.get("version") or "v0.0.1")
+        if not SEMVER.fullmatch(version):
+            raise Invalid(
+                f"version: '{version}' is not a semantic version such as v0.0.1 or 1.0.0."
+            )
+        if self.store.find("deployment", name, run.id) is not None:
+            raise Conflict(f"Deployment '{name}' already exists for run '{run.name}'.")
+        checkpoints = [c.to_doc() for c in load_checkpoints(self.store, run.id)]
+        if body.get("checkpoint_name"):
+            chosen = next((c for c in checkpoints if c["name"] == body["checkpoint_name"]), None)
+            if chosen is None:
+                raise NotFound("Checkpoint", str(body["checkpoint_name"]), by="name")
+        else:
+            chosen = select_checkpoint(checkpoints, body.get("criterion"))
+        deployment_id = self.shared.new_id()
+        doc = {
+            "id": deployment_id,
+            "deployment_id": deployment_id,
+            "name": name,
+            "deployment_name": name,
+            "version": version,
+            "release_notes": body.get("release_notes"),
+            "status": "active",
+            "checkpoint_name": chosen["name"],
+            "checkpoint_epoch": chosen["epoch"],
+            "criterion": body.get("criterion"),
+            "run_id": run.id,
+            "run_status": run.status,
+            "project_id": project_id,
+            "created_at": self.shared.now(),
+        }
+        self.store.put("deployment", doc, scope=run.id)
+        self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
+        return doc
+
+    def list(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Any]:
+        run = self._run(project_id, run_id)
+        return page(self.store.list("deployment", run.id), limit, skip)
+
+    def get(self, project_id: str, run_id: str, value: str, identifier: str) -> dict[str, Any]:
+        run = self._run(project_id, run_id)
+        return self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
+
+    def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
+        """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``.
+
+        The columns must be the training features in training order; target columns are
+        ignored, and the response says so in ``notes``.
+        """
+        deployment = self.get(project_id, run_id, deployment_id, "id")
+        checkpoint = self.cache.get(deployment["run_id"], deployment["checkpoint_name"])
+        targets = (checkpoint.get("other_states") or {}).get("targets") or []
+        header = [c.strip().strip('"') for c in text.split("\n", 1)[0].split(",")]
+        ignored = [c for c in header if c in targets]
+        try:
+            result = predict({}, checkpoint, params={"dataset_buffer": text})
+        except ExperimentError as error:
+            raise Invalid(f"dataset: {error}") from None
+        response: dict[str, Any] = {
+            "predictions": result["predictions"],
+            "rows": len(result["predictions"]),
+            "deployment": deployment["name"],
+            "checkpoint_name": deployment["checkpoint_name"],
+        }
+        if ignored:
+            response["notes"] = [f"Ignored target column(s) {ignored} in the inference data."]
+        return response
+
+    def infer_dataset(
+        self, project_id: str, run_id: str, deployment_id: str, dataset_path: str
+    ) -> dict[str, Any]:
+        """Batch inference: ``dataset_path`` names a dataset of the project, or a local CSV."""
+        if not dataset_path:
+            raise Invalid(
+                "dataset_path: required (a dataset name in the project, or a local path)."
+            )
+        dataset = self.store.find("dataset", dataset_path, project_id) or self.store.get(
+            "dataset", dataset_path
+        )
+        if dataset is not None and dataset["project_id"] == project_id:
+            text = self.shared.files.dataset(dataset["id"]).read_text()
+            result = self.infer(project_id, run_id, deployment_id, text)
+            return {**result, "dataset": dataset["name"]}
+        if dataset_path.startswith("s3://"):
+            raise BadRequest("dataset_path: S3 is not available offline; upload the file instead.")
+        path = Path(dataset_path.removeprefix("file://"))
+        if not path.is_file():
+            raise NotFound("Dataset", dataset_path, by="name or path")
+        return {
+            **self.infer(project_id, run_id, deployment_id, path.read_text()),
+            "dataset": str(path),
+        }

@@ -1,0 +1,253 @@
+"""Who calls, and what they may reach: users, projects, API keys, memberships, authentication."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.runparams import GPU_TYPES
+
+SEED_PROJECT = "qcog-mock"
+ROLES = ("viewer", "contributor", "owner")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user, the project of their key (if any), and whether they are admin."""
+
+    user: dict[str, Any]
+    project_id: str | None
+    admin: bool
+
+    def require_project(self, project_id: str) -> None:
+        """Refuse a project this caller's key does not open."""
+        if not self.admin and project_id != self.project_id:
+            raise Forbidden(f"This API key has no access to project '{project_id}'.")
+
+
+class Identity:
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.store = shared.store
+
+    # Seed -----------------------------------------------------------------------------------
+
+    def seed(self) -> None:
+        """The user and project that the documented examples assume."""
+        now = self.shared.now()
+        user = {
+            "id": self.shared.new_id(),
+            "name": "qcog-mock user",
+            "email": "user@qcog-mock.local",
+            "system_role": "admin",
+            "created_at": now,
+        }
+        self.store.put("user", user)
+        project = {
+            "id": self.shared.new_id(),
+            "name": SEED_PROJECT,
+            "description": "The emulator's default project",
+            "allowed_gpus": list(GPU_TYPES),
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.store.put("project", project)
+        self._link(user["id"], project["id"], "owner")
+        self.store.set_setting("seed_user", user["id"])
+        self.store.set_setting("seed_project", project["id"])
+
+    def ensure_key(self, key: str) -> None:
+        """The configured key always works, also after a restart with another one."""
+        if self.store.find("api_key", key) is None:
+            user, project = self.store.setting("seed_user"), self.store.setting("seed_project")
+            self._put_key(key, user, project)
+
+    def _put_key(self, key: str, user_id: str, project_id: str | None) -> dict[str, Any]:
+        doc = {
+            "id": self.shared.new_id(),
+            "name": key,
+            "x_api_key": key,
+            "user_id": user_id,
+            "project_id": project_id,
+            "created_at": self.shared.now(),
+        }
+        self.store.put("api_key", doc)
+        return doc
+
+    def _link(self, user_id: str, project_id: str, role: str) -> dict[str, Any]:
+        doc = {
+            "id": self.shared.new_id(),
+            "name": f"{user_id}:{project_id}",
+            "user_id": user_id,
+            "project_id": project_id,
+            "role": role,
+            "created_at": self.shared.now(),
+        }
+        self.store.put("user_project", doc)
+        return doc
+
+    # Authentication -------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        hint = "send the header 'Authorization: x-api-key <key>'"
+        if not authorization:
+            raise Unauthorized(f"Missing API key: {hint}.")
+        scheme, _, credential = authorization.strip().partition(" ")
+        if scheme.lower() == "x-api-key" and credential.strip():
+            key = self.store.find("api_key", credential.strip())
+            if key is None:
+                raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
+            user = self.store.get("user", key["user_id"]) or {}
+            return Principal(user, key["project_id"], user.get("system_role") == "admin")
+        if scheme.lower() == "basic":
+            try:
+                username, _, password = base64.b64decode(credential).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise Unauthorized("Malformed basic credentials.") from None
+            s = self.shared.settings
+            if secrets.compare_digest(username, s.admin_username) and secrets.compare_digest(
+                password, s.admin_password
+            ):
+                return Principal(self.admin_user(), None, True)
+            raise Unauthorized("Invalid basic credentials.")
+        raise Unauthorized(f"Invalid authorization scheme: {hint}.")
+
+    def whoami(self, principal: Principal) -> dict[str, Any]:
+        project = self.store.get("project", principal.project_id) if principal.project_id else None
+        datasets = (
+            [
+                {"id": d["id"], "name": d["name"], "description": d["description"]}
+                for d in self.store.list("dataset", project["id"])
+            ]
+            if project
+            else []
+        )
+        return {
+            "user_id": principal.user.get("id"),
+            "user_name": principal.user.get("name"),
+            "project_id": project["id"] if project else None,
+            "project_name": project["name"] if project else None,
+            "system_permissions": ["system.read", "system.write"] if principal.admin else [],
+            "project_permissions": (
+                ["project.admin", "dataset.read", "dataset.write", "run.read", "run.write"]
+                if project
+                else []
+            ),
+            "datasets": datasets,
+        }
+
+    # Users, projects, keys ------------------------------------------------------------------
+
+    def admin_user(self) -> dict[str, Any]:
+        username = self.shared.settings.admin_username
+        found = self.store.find("user", f"admin:{username}")
+        if found is None:
+            found = {
+                "id": self.shared.new_id(),
+                "name": f"admin:{username}",
+                "email": f"{username}@qcog-mock.local",
+                "system_role": "admin",
+                "created_at": self.shared.now(),
+            }
+            self.store.put("user", found)
+        return found
+
+    def create_user(self, email: str, name: str, system_role: str) -> dict[str, Any]:
+        check_name("email", email)
+        check_name("name", name)
+        if system_role not in ("admin", "user"):
+            raise Invalid("system_role: must be 'admin' or 'user'.")
+        if any(u["email"] == email for u in self.store.list("user")):
+            raise Conflict(f"A user with email '{email}' already exists.")
+        if self.store.find("user", name) is not None:
+            raise Conflict(f"A user named '{name}' already exists.")
+        user = {
+            "id": self.shared.new_id(),
+            "name": name,
+            "email": email,
+            "system_role": system_role,
+            "created_at": self.shared.now(),
+        }
+        self.store.put("user", user)
+        return user
+
+    def user_by_email(self, email: str) -> dict[str, Any]:
+        for user in self.store.list("user"):
+            if user["email"] == email:
+                return user
+        raise NotFound("User", email, by="email")
+
+    def list_projects(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        return page(self.store.list("project"), limit, offset)
+
+    def project_by_name(self, name: str) -> dict[str, Any]:
+        found = self.store.find("project", name)
+        if found is None:
+            raise NotFound("Project", name, by="name")
+        return found
+
+    def get_project(self, project_id: str) -> dict[str, Any]:
+        found = self.store.get("project", project_id)
+        if found is None:
+            raise NotFound("Project", project_id)
+        return found
+
+    def create_project(
+        self, name: str, description: str | None, members: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        check_name("name", name)
+        if self.store.find("project", name) is not None:
+            raise Conflict(f"A project named '{name}' already exists.")
+        for member in members:
+            if self.store.get("user", member.get("user_id", "")) is None:
+                raise NotFound("User", str(member.get("user_id")))
+        now = self.shared.now()
+        project = {
+            "id": self.shared.new_id(),
+            "name": name,
+            "description": description,
+            "allowed_gpus": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.store.put("project", project)
+        for member in members:
+            self._link(member["user_id"], project["id"], member.get("project_role", "owner"))
+        return project
+
+    def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        project = self.get_project(project_id)
+        if changes.get("allowed_gpus") is not None:
+            gpus = changes["allowed_gpus"]
+            unknown = [g for g in gpus if g not in GPU_TYPES]
+            if unknown:
+                raise Invalid(
+                    f"allowed_gpus: unknown GPU type(s) {unknown}; use {list(GPU_TYPES)}."
+                )
+            project["allowed_gpus"] = list(dict.fromkeys(gpus))
+        if changes.get("description") is not None:
+            project["description"] = changes["description"]
+        project["updated_at"] = self.shared.now()
+        self.store.put("project", project)
+        return project
+
+    def create_api_key(self, user_id: str, project_id: str | None) -> dict[str, Any]:
+        if self.store.get("user", user_id) is None:
+            raise NotFound("User", user_id)
+        if project_id is not None:
+            self.get_project(project_id)
+        return self._put_key(f"qcog-mock-{secrets.token_hex(16)}", user_id, project_id)
+
+    def add_user_to_project(self, user_id: str, project_id: str, role: str) -> dict[str, Any]:
+        if role not in ROLES:
+            raise Invalid("role: must be 'viewer', 'contributor' or 'owner'.")
+        if self.store.get("user", user_id) is None:
+            raise NotFound("User", user_id)
+        self.get_project(project_id)
+        if self.store.find("user_project", f"{user_id}:{project_id}") is not None:
+            raise Conflict(f"User '{user_id}' is already in project '{project_id}'.")
+        return self._link(user_id, project_id, role)

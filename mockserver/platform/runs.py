@@ -1,0 +1,146 @@
+"""Experiment runs of a project, and their checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from qcog_mock.mockserver.documents import Run, load_checkpoints
+from qcog_mock.mockserver.engine.attempts import Engine
+from qcog_mock.mockserver.errors import NotFound
+from qcog_mock.mockserver.platform.identity import Identity
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.platform.timeline import Timeline
+from qcog_mock.mockserver.runparams import validate_params
+from qcog_mock.mockserver.schemas import RunCreate
+from qcog_mock.mockserver.webhooks.signing import check_url
+
+logger = logging.getLogger(__name__)
+
+
+class Runs:
+    def __init__(
+        self,
+        shared: Shared,
+        identity: Identity,
+        engine: Engine,
+        timeline: Timeline,
+        on_removed: Callable[[str], None],
+    ) -> None:
+        self.shared = shared
+        self.store = shared.store
+        self.identity = identity
+        self.engine = engine
+        self.timeline = timeline
+        self.on_removed = on_removed  # what else goes with a run (its deployments)
+
+    def _lookup(self, project_id: str, value: str, identifier: str = "id") -> Run:
+        doc = self.shared.lookup("run", "Experiment run", value, identifier, project_id)
+        return Run.from_doc(doc)
+
+    def create(
+        self, project_id: str, body: RunCreate, local_webhook_url: str | None
+    ) -> dict[str, Any]:
+        settings = self.shared.settings
+        name = check_name("name", body.name)
+        if local_webhook_url is not None:
+            check_url(local_webhook_url, allow_remote=settings.allow_remote_webhooks)
+        project = self.identity.get_project(project_id)
+        for value, kind, label in (
+            (body.experiment_id, "experiment", "Experiment"),
+            (body.environment_id, "environment", "Environment"),
+        ):
+            if self.store.get(kind, value) is None:
+                raise NotFound(label, value)
+        dataset = self.store.get("dataset", body.dataset_id)
+        if dataset is None or dataset["project_id"] != project_id:
+            raise NotFound("Dataset", body.dataset_id)
+        params = validate_params(
+            body.params,
+            max_retries=settings.max_retries,
+            allowed_gpus=project["allowed_gpus"],
+        )
+        with self.shared.lock:
+            existing = self.shared.replaceable(
+                "run", "Experiment run", project_id, name, bool(body.override)
+            )
+            if existing is not None:
+                self._remove(Run.from_doc(existing))
+            seq = int(self.store.setting("run_seq") or 0) + 1
+            self.store.set_setting("run_seq", seq)
+            now = self.shared.clock.now()
+            run = Run(
+                id=self.shared.new_id(),
+                seq=seq,
+                name=name,
+                description=body.description,
+                project_id=project_id,
+                experiment_id=body.experiment_id,
+                environment_id=body.environment_id,
+                dataset_id=dataset["id"],
+                params=params,
+                metadata=body.metadata or {},
+                local_webhook_url=local_webhook_url,
+                created_at=now,
+                updated_at=now,
+            )
+            run.move_to("pending")
+            self.timeline.emit("run.created", run)
+            self.timeline.emit("run.pending", run)
+            self.engine.submit(run)  # stores the run with its first attempt scheduled
+        logger.info("Run %s submitted (%s epochs)", name, params.hyperparameters.epochs)
+        return run.public(now)
+
+    def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
+        return self._lookup(project_id, value, identifier).public(self.shared.clock.now())
+
+    def list(
+        self,
+        project_id: str,
+        experiment: str | None,
+        limit: int,
+        skip: int,
+        descending: bool,
+    ) -> list[dict[str, Any]]:
+        runs = self.store.list("run", project_id)
+        if experiment is not None:
+            found = self.store.get("experiment", experiment) or self.store.find(
+                "experiment", experiment
+            )
+            if found is None:
+                raise NotFound("Experiment", experiment)
+            runs = [r for r in runs if r["experiment_id"] == found["id"]]
+        if descending:
+            runs.reverse()
+        now = self.shared.clock.now()
+        return [Run.from_doc(r).public(now) for r in page(runs, limit, skip)]
+
+    def delete(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
+        run = self._lookup(project_id, value, identifier)
+        was = run.status
+        self._remove(run)
+        return {"deleted": True, "id": run.id, "name": run.name, "status_before": was}
+
+    def _remove(self, run: Run) -> None:
+        if not run.finished:
+            self.engine.cancel(run.id)  # stopped first: its attempt ends "cancelled"
+        doc = self.store.get("run", run.id)
+        run = Run.from_doc(doc) if doc is not None else run
+        self.on_removed(run.id)
+        self.store.delete("run", run.id)
+        self.store.delete_checkpoints(run.id)
+        self.shared.files.delete_run(run.id)
+        self.timeline.emit("run.deleted", run)
+
+    # Checkpoints ----------------------------------------------------------------------------
+
+    def checkpoints(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        run = self._lookup(project_id, run_id)
+        return [c.public() for c in load_checkpoints(self.store, run.id)]
+
+    def checkpoint(self, project_id: str, run_id: str, name: str) -> dict[str, Any]:
+        for checkpoint in self.checkpoints(project_id, run_id):
+            if checkpoint["name"] == name:
+                return checkpoint
+        raise NotFound("Checkpoint", name, by="name")

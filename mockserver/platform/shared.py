@@ -1,0 +1,87 @@
+"""What every resource module of the platform is given, and the rules they share: ids, names,
+paging and lookups by id or name."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from qcog_mock.mockserver.clock import SimulatedClock, isoformat
+from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound
+from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.store import Store
+
+_ID_NAMESPACE = uuid.UUID("5d3f2c9e-7a51-4c47-9a0e-1c2b3d4e5f60")
+MAX_NAME_LENGTH = 200
+
+
+@dataclass
+class Shared:
+    """The store, the files, the clock and the settings, with seeded ids."""
+
+    settings: Settings
+    store: Store
+    files: Files
+    clock: SimulatedClock
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def new_id(self) -> str:
+        # Seeded, counted ids: the same submissions give the same ids on every machine.
+        with self.lock:
+            counter = int(self.store.setting("id_counter") or 0) + 1
+            self.store.set_setting("id_counter", counter)
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{self.settings.seed}:{counter}"))
+
+    def now(self) -> str:
+        return isoformat(self.clock.now())
+
+    def lookup(self, kind: str, label: str, value: str, identifier: str, scope: str = "") -> Any:
+        """A document by ``identifier`` (``id`` or ``name``), within ``scope`` if given."""
+        if identifier not in ("id", "name"):
+            raise Invalid("identifier: must be 'id' or 'name'.")
+        if identifier == "name":
+            found = self.store.find(kind, value, scope)
+        else:
+            found = self.store.get(kind, value)
+            if found is not None and scope and _scope_of(kind, found) != scope:
+                found = None
+        if found is None:
+            raise NotFound(label, value, by=identifier)
+        return found
+
+    def replaceable(
+        self, kind: str, label: str, scope: str, name: str, override: bool
+    ) -> dict[str, Any] | None:
+        """The same-named document that ``override`` may replace; a conflict without it."""
+        existing = self.store.find(kind, name, scope)
+        if existing is not None and not override:
+            raise Conflict(
+                f"{label} '{name}' already exists in this project; pass override=True to "
+                "replace it, or choose another name."
+            )
+        return existing
+
+
+def _scope_of(kind: str, doc: dict[str, Any]) -> str:
+    if kind == "deployment":
+        return doc.get("run_id", "")
+    return doc.get("project_id", "") if kind in ("dataset", "run") else ""
+
+
+def check_name(field: str, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(f"{field}: a non-empty name is required.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise Invalid(f"{field}: at most {MAX_NAME_LENGTH} characters.")
+    if any(ord(c) < 32 for c in name):
+        raise Invalid(f"{field}: control characters are not allowed in names.")
+    return name
+
+
+def page(items: list[Any], limit: int, skip: int) -> list[Any]:
+    if limit < 0 or skip < 0:
+        raise Invalid("limit and skip (offset) must be 0 or more.")
+    return items[skip : skip + limit]

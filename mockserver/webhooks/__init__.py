@@ -1,0 +1,1 @@
+"""Webhooks: signing (Standard Webhooks), the outbox that delivers them, a verifying receiver."""

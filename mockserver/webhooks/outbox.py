@@ -1,0 +1,268 @@
+"""The webhook outbox: every run event posted to the run's ``local_webhook_url`` and the server's
+endpoints, at the event's simulated time, retried on the simulated clock.
+
+The README's "Webhooks" section gives the payload, the headers and the retry schedule. The
+simulation kernel makes each POST, so deliveries keep the timeline's order; deliveries live in
+an SQLite table and survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from qcog_mock.mockserver.clock import isoformat, wall_time
+from qcog_mock.mockserver.documents import Delivery, Run, load_run
+from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookFaultType
+from qcog_mock.mockserver.errors import NotFound
+from qcog_mock.mockserver.simulation import Simulation
+from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks.signing import sign
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600)
+CHECKPOINT_EVENT = "checkpoint.saved"
+
+
+class Webhooks:
+    def __init__(
+        self,
+        store: Store,
+        sim: Simulation,
+        server_faults: ServerFaults,
+        emit: Callable[..., None],
+        *,
+        secret: str,
+        endpoints: list[str],
+        checkpoints: bool,
+        timeout: float,
+    ) -> None:
+        self.store = store
+        self.sim = sim
+        self.server_faults = server_faults
+        self.emit = emit
+        self.secret = secret
+        self.endpoints = list(endpoints)
+        self.checkpoints = checkpoints
+        self.timeout = timeout
+        self._http = httpx.Client(timeout=timeout, headers={"user-agent": "qcog-mock webhooks"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "secret": self.secret,
+            "endpoints": list(self.endpoints),
+            "checkpoint_events": self.checkpoints,
+            "timeout_seconds": self.timeout,
+            "backoff_seconds": list(BACKOFF_SECONDS),
+        }
+
+    def _plan(self, run: Run) -> FaultPlan:
+        return self.server_faults.for_run(run.params.faults)
+
+    def _injected(self, run: Run, fault: Any, message_id: str) -> None:
+        self.emit("fault.injected", run, fault=fault.model_dump(), message_id=message_id)
+
+    def enqueue(self, seq: int, event: dict[str, Any], run: Run | None) -> None:
+        """Queue the event for the run's webhook URL and every server endpoint."""
+        if run is None or event["type"].startswith("fault."):
+            return
+        if event["type"] == CHECKPOINT_EVENT and not self.checkpoints:
+            return
+        targets = [run.local_webhook_url] if run.local_webhook_url else []
+        targets += [url for url in self.endpoints if url not in targets]
+        if not targets:
+            return
+        message_id = f"msg_{seq}"
+        payload = {
+            "type": event["type"],
+            "id": message_id,
+            "timestamp": event["time"],
+            "data": {
+                "run": {
+                    "id": run.id,
+                    "name": run.name,
+                    "status": run.status,
+                    "attempt": run.current_attempt,
+                    "metrics": run.metrics,
+                    "errors": run.errors or None,
+                },
+                **{
+                    k: v
+                    for k, v in event.items()
+                    if k not in ("time", "type", "run_name", "status")
+                },
+            },
+        }
+        body = json.dumps(payload, separators=(",", ":"))
+        now = when = self.sim.clock.now()
+        delay = self._fault(run, self._plan(run), "webhook_delay", messages=True)
+        if delay is not None:
+            when += delay.delay_seconds
+            self._injected(run, delay, message_id)
+        for index, url in enumerate(targets):
+            delivery = Delivery(
+                message_id=message_id,
+                event_seq=seq,
+                type=event["type"],
+                run_id=run.id,
+                url=url,
+                body=body,
+                created_at=now,
+                next_attempt_at=when,
+            )
+            delivery.id = self.store.add_delivery(delivery.to_doc())["id"]
+            self._schedule(delivery, when, index)
+
+    def _schedule(self, delivery: Delivery, when: float, index: int = 0) -> None:
+        key = f"webhook-{delivery.event_seq:012d}-{index:03d}"
+        delivery_id = delivery.id
+        self.sim.call_at(when, key, lambda: self._deliver(delivery_id))
+
+    def recover(self) -> None:
+        """Re-schedule every delivery still pending (after a restart)."""
+        for index, doc in enumerate(self.store.deliveries(status="pending")):
+            delivery = Delivery.from_doc(doc)
+            self._schedule(delivery, delivery.next_attempt_at, index)
+
+    def get(self, delivery_id: int) -> Delivery:
+        doc = self.store.delivery(delivery_id)
+        if doc is None:
+            raise NotFound("Delivery", str(delivery_id))
+        return Delivery.from_doc(doc)
+
+    def list(self, run_id: str | None, status: str | None) -> list[Delivery]:
+        return [Delivery.from_doc(d) for d in self.store.deliveries(status=status, run_id=run_id)]
+
+    def _deliver(self, delivery_id: int) -> None:
+        doc = self.store.delivery(delivery_id)
+        if doc is None or doc["status"] != "pending":
+            return
+        delivery = Delivery.from_doc(doc)
+        self._attempt(delivery)
+        attempts = delivery.attempts
+        if attempts[-1]["ok"]:
+            delivery.status = "delivered"
+        elif len(attempts) <= len(BACKOFF_SECONDS):
+            delivery.next_attempt_at = self.sim.clock.now() + BACKOFF_SECONDS[len(attempts) - 1]
+            self._schedule(delivery, delivery.next_attempt_at)
+        else:
+            delivery.status = "failed"
+        self.store.put_delivery(delivery.to_doc())
+
+    def _fault(
+        self,
+        run: Run,
+        plan: FaultPlan,
+        kind: WebhookFaultType,
+        *,
+        messages: bool = False,
+        before: int | None = None,
+    ) -> Any:
+        """The run's ``kind`` fault that applies now, if any.
+
+        ``first`` counts the run's messages (``messages=True``; those before event ``before``)
+        or its delivery attempts.
+        """
+        for fault in plan.webhook(kind):
+            if fault.seconds is not None and self.sim.clock.now() - run.created_at < fault.seconds:
+                return fault
+            if fault.first is not None:
+                deliveries = [
+                    d
+                    for d in self.store.deliveries(run_id=run.id)
+                    if before is None or d["event_seq"] < before
+                ]
+                done = (
+                    len({d["message_id"] for d in deliveries})
+                    if messages
+                    else sum(len(d["attempts"]) for d in deliveries)
+                )
+                if done < fault.first:
+                    return fault
+        return None
+
+    def _attempt(self, delivery: Delivery) -> None:
+        """One POST, or an injected failure; its outcome goes to ``delivery.attempts``."""
+        simulated = self.sim.clock.now()
+        timestamp = int(wall_time())
+        record: dict[str, Any] = {
+            "number": len(delivery.attempts) + 1,
+            "simulated_at": isoformat(simulated),
+            "wall_at": isoformat(float(timestamp)),
+            "status_code": None,
+            "error": None,
+            "ok": False,
+        }
+        run = load_run(self.store, delivery.run_id) if delivery.run_id else None
+        plan = self._plan(run) if run is not None else FaultPlan()
+        injected = None
+        if run is not None:
+            for kind in ("webhook_down", "webhook_timeout"):
+                if (fault := self._fault(run, plan, kind)) is not None:  # type: ignore[arg-type]
+                    injected = fault
+                    break
+        if injected is not None and run is not None:
+            if injected.type == "webhook_down":
+                record["status_code"] = injected.status
+                record["error"] = f"injected: endpoint answered HTTP {injected.status}"
+            else:
+                record["error"] = "injected: no answer (timeout)"
+            self._injected(run, injected, delivery.message_id)
+        else:
+            self._post(delivery, run, plan, simulated, timestamp, record)
+        delivery.attempts.append(record)
+
+    def _post(
+        self,
+        delivery: Delivery,
+        run: Run | None,
+        plan: FaultPlan,
+        simulated: float,
+        timestamp: int,
+        record: dict[str, Any],
+    ) -> None:
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self.secret, delivery.message_id, timestamp, delivery.body),
+            "X-Qcog-Mock-Time": isoformat(simulated),
+        }
+        try:
+            response = self._http.post(delivery.url, content=delivery.body, headers=headers)
+        except httpx.HTTPError as error:
+            record["error"] = f"{type(error).__name__}: {error}"
+            return
+        record["status_code"] = response.status_code
+        record["ok"] = 200 <= response.status_code < 300
+        if not record["ok"]:
+            record["error"] = f"HTTP {response.status_code}: {response.text[:200]}"
+            return
+        if run is None:
+            return
+        duplicate = self._fault(
+            run, plan, "webhook_duplicate", messages=True, before=delivery.event_seq
+        )
+        if duplicate is not None:  # a message succeeds once: it is sent twice
+            self._injected(run, duplicate, delivery.message_id)
+            # The duplicate is extra: the delivery has already succeeded whatever it meets.
+            with contextlib.suppress(httpx.HTTPError):
+                self._http.post(delivery.url, content=delivery.body, headers=headers)
+
+    def resend(self, delivery_id: int) -> Delivery:
+        """Send a delivery again now (same message id), whatever its status."""
+        delivery = self.get(delivery_id)
+        delivery.status = "pending"
+        delivery.next_attempt_at = self.sim.clock.now()
+        self.store.put_delivery(delivery.to_doc())
+        self._schedule(delivery, delivery.next_attempt_at)
+        return delivery

@@ -1,0 +1,58 @@
+"""Typed documents: the run status table is enforced, storage round-trips, the edge is ISO."""
+
+from __future__ import annotations
+
+import pytest
+
+from qcog_mock.mockserver.documents import RUN_TRANSITIONS, Attempt, IllegalTransition, Run
+from qcog_mock.mockserver.engine.retry import after_attempt
+from qcog_mock.mockserver.runparams import validate_params
+from tests.mockserver.helpers import hyperparameters
+
+
+def new_run() -> Run:
+    params = validate_params(
+        {"hyperparameters": hyperparameters(), "timeout": 3600, "retries": 2},
+        max_retries=10,
+        allowed_gpus=[],
+    )
+    return Run(
+        id="r", seq=1, name="job", description=None, project_id="p", experiment_id="e",
+        environment_id="v", dataset_id="d", params=params, metadata={}, local_webhook_url=None,
+        created_at=0.0, updated_at=0.0,
+    )  # fmt: skip
+
+
+def test_only_the_tables_transitions_are_allowed() -> None:
+    run = new_run()
+    with pytest.raises(IllegalTransition, match="None → running"):
+        run.move_to("running")
+    for status in ("pending", "running", "pending", "running", "completed"):
+        run.move_to(status)  # type: ignore[arg-type]
+    for status in ("pending", "running", "failed", "completed"):
+        assert ("completed", status) not in RUN_TRANSITIONS
+        with pytest.raises(IllegalTransition):
+            run.move_to(status)  # type: ignore[arg-type]
+
+
+def test_a_run_round_trips_through_storage_and_renders_iso_at_the_edge() -> None:
+    run = new_run()
+    run.move_to("pending")
+    run.attempts.append(Attempt(number=1, started_at=5.0, deadline=3605.0, resumed_from_epoch=0))
+    again = Run.from_doc(run.to_doc())
+    assert again == run and again.params.hyperparameters == run.params.hyperparameters
+    public = again.public(now=65.0)
+    assert public["attempts"][0]["started_at"] == "1970-01-01T00:00:05Z"
+    assert public["runtime_seconds"] == 60.0 and public["runtime_limit_seconds"] == 3 * 3600
+    assert (public["timeout"], public["retries"], public["max_attempts"]) == (3600, 2, 3)
+    assert "seq" not in public and public["params"]["hyperparameters"]["targets"]
+
+
+def test_the_retry_rule_alone() -> None:
+    retry = after_attempt("timed_out", 1, 3, "timed out", at=100.0, retry_delay=30.0)
+    assert retry is not None and (retry.status, retry.retry_at) == ("pending", 130.0)
+    last = after_attempt("crashed", 3, 3, "crashed", at=100.0, retry_delay=30.0)
+    assert last is not None and last.status == "failed" and "Retries exhausted" in str(last.error)
+    fatal = after_attempt("crashed", 1, 3, "bad data", at=1.0, retry_delay=30.0, retryable=False)
+    assert fatal is not None and fatal.status == "failed" and fatal.retry_at is None
+    assert after_attempt("cancelled", 1, 3, None, at=1.0, retry_delay=30.0) is None
