@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 
 from qcog_mock.client._base import Initializer, is_error
-from qcog_mock.client._http import envelope, get_base_url
+from qcog_mock.client._http import Credentials, envelope, get_base_url, resolve_api_key
 
 TERMINAL = ("completed", "failed")
 # Every emulator response carries the simulated time in this header.
@@ -48,17 +48,36 @@ class EmulatorClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 3000,
         on_time: Callable[[str], None] | None = None,
+        api_key: str | None = None,
+        basic_auth_username: str | None = None,
+        basic_auth_password: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        """``on_time`` is called with the simulated time (ISO) after every call."""
+        """The control plane answers its operator only: an admin API key (``api_key``, else
+        ``QCOG_API_KEY`` as for the other clients) or the admin's basic credentials.
+        ``on_time`` is called with the simulated time (ISO) after every call."""
+        if credentials is None and basic_auth_username and basic_auth_password:
+            credentials = Credentials(basic=(basic_auth_username, basic_auth_password))
+        elif credentials is None:
+            try:
+                credentials = Credentials(api_key=resolve_api_key(api_key))
+            except ValueError:
+                credentials = Credentials()  # the server's 401 will say what is missing
         root = (base_url or get_base_url()).rstrip("/").removesuffix("/api")
-        self._client = httpx.AsyncClient(base_url=root, transport=transport, timeout=timeout)
+        self._client = httpx.AsyncClient(
+            base_url=root,
+            transport=transport,
+            timeout=timeout,
+            headers=credentials.headers(),
+            auth=credentials.auth(),
+        )
         self._on_time = on_time
 
     @classmethod
     def for_client(cls, client: Initializer) -> EmulatorClient:
         """Talk to the emulator behind an API client (same server, same transport)."""
         http = client.http_client
-        return cls(http.base_url, transport=http.transport)
+        return cls(http.base_url, transport=http.transport, credentials=http.credentials)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,6 +74,20 @@ def resolve_api_key(api_key: str | None) -> str:
     raise ValueError(NO_KEY)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """An API key or the admin's basic credentials, as httpx sends them."""
+
+    api_key: str | None = None
+    basic: tuple[str, str] | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"x-api-key {self.api_key}"} if self.api_key else {}
+
+    def auth(self) -> httpx.BasicAuth | None:
+        return httpx.BasicAuth(*self.basic) if self.basic else None
+
+
 def envelope(response: httpx.Response) -> DictResponse:
     try:
         body = response.json()
@@ -99,20 +114,22 @@ class HttpClient:
     ) -> None:
         self.base_url = (base_url or get_base_url()).rstrip("/")
         self.url = f"{self.base_url}/{API_VERSION}/"
-        headers: dict[str, str] = {}
-        auth = None
         # Without credentials every call answers {"error": NO_KEY}, rather than the constructor
         # raising: client-side problems come back in the envelope like server-side ones.
         self._problem: str | None = None
+        self.credentials = Credentials()
         if basic_auth_username and basic_auth_password:
-            auth = httpx.BasicAuth(basic_auth_username, basic_auth_password)
+            self.credentials = Credentials(basic=(basic_auth_username, basic_auth_password))
         else:
             try:
-                headers["Authorization"] = f"x-api-key {resolve_api_key(api_key)}"
+                self.credentials = Credentials(api_key=resolve_api_key(api_key))
             except ValueError as error:
                 self._problem = str(error)
         self._client = httpx.AsyncClient(
-            headers=headers, auth=auth, timeout=timeout, transport=transport
+            headers=self.credentials.headers(),
+            auth=self.credentials.auth(),
+            timeout=timeout,
+            transport=transport,
         )
 
     @property

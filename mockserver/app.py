@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,6 +49,49 @@ class SimulatedTimeHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_time)
+
+
+class BodyLimit:
+    """Refuses a request body over its cap: at once when ``Content-Length`` says so, else as
+    soon as the streamed bytes pass it. Uploads have the upload cap, everything else the JSON
+    cap."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _limit(self, path: str) -> tuple[int, str]:
+        if path.endswith("/datasets/upload"):
+            # The multipart envelope around the file is allowed a little room.
+            limit = self.settings.max_upload_bytes + 64 * 1024
+            return limit, "qcog-mock serve --max-upload-mb raises it"
+        return self.settings.max_json_bytes, "qcog-mock serve --max-json-mb raises it"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, hint = self._limit(scope["path"])
+        too_large = StarletteHTTPException(
+            413, f"The request body is larger than this route's limit of {limit} bytes ({hint})."
+        )
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = JSONResponse({"detail": too_large.detail}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large  # the routes' body parsing lets HTTP errors through
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
@@ -98,4 +142,5 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         )
 
     app.add_middleware(SimulatedTimeHeader, platform=platform)
+    app.add_middleware(BodyLimit, settings=platform.settings)
     return app

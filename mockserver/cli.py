@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import logging
 import os
 import sys
@@ -89,6 +90,26 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-remote-webhooks", action="store_true", help="allow webhook URLs off this machine"
     )
+    serve.add_argument(
+        "--dataset-root",
+        action="append",
+        default=[],
+        type=Path,
+        help="a folder whose files datasets and batch inferences may name by path (repeatable; "
+        "default: none, uploads only)",
+    )
+    serve.add_argument(
+        "--admin-username", help="the admin's basic-auth name (default: QCOG_MOCK_ADMIN_USERNAME)"
+    )
+    serve.add_argument(
+        "--admin-password", help="the admin's password (default: QCOG_MOCK_ADMIN_PASSWORD)"
+    )
+    serve.add_argument(
+        "--allow-default-credentials",
+        action="store_true",
+        help="listen beyond loopback even with the well-known default key or admin/admin",
+    )
+    serve.add_argument("--max-json-mb", type=_positive, default=64.0, help="JSON body size cap")
     scenario = commands.add_parser("scenario", help="list or run scenario files")
     scenario.add_argument("action", choices=["list", "run"])
     scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")
@@ -128,7 +149,12 @@ def serve(args: argparse.Namespace) -> None:
         webhook_secret=args.webhook_secret,
         webhook_checkpoints=args.webhook_checkpoints or None,
         allow_remote_webhooks=args.allow_remote_webhooks or None,
+        dataset_roots=tuple(args.dataset_root) or None,
+        admin_username=args.admin_username,
+        admin_password=args.admin_password,
+        max_json_bytes=int(args.max_json_mb * 1024 * 1024),
     )
+    check_exposure(args.host, settings, args.allow_default_credentials)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves: training threads hold the GIL
     # between torch calls, and a short switch interval lets the event loop answer requests
@@ -147,6 +173,34 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
     print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, settings: Settings, allow_defaults: bool) -> None:
+    """Beyond loopback, say so loudly, and refuse the well-known credentials unless told."""
+    if _loopback(host):
+        return
+    print(
+        f"WARNING: qcog-mock listens on {host}, beyond this machine: anyone who can reach it and "
+        "holds a key can train, read and delete. Bind 127.0.0.1 unless you mean it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    defaults = settings.default_credentials
+    if defaults and not allow_defaults:
+        raise SystemExit(
+            f"qcog-mock serve: refusing to listen on {host} with {' and '.join(defaults)}; set "
+            "QCOG_API_KEY and --admin-username/--admin-password (or QCOG_MOCK_ADMIN_USERNAME/"
+            "QCOG_MOCK_ADMIN_PASSWORD), or pass --allow-default-credentials."
+        )
 
 
 def scenarios(args: argparse.Namespace) -> int:

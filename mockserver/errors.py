@@ -7,7 +7,8 @@ PlatformError (500)
 ├── NotFound (404)          messages always contain "not found"
 ├── Conflict (409)
 ├── PayloadTooLarge (413)
-└── Invalid (422)           messages name the field and the fix
+├── Invalid (422)           messages name the field and the fix
+└── TooBusy (429)
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class PayloadTooLarge(PlatformError):
 
 class Invalid(PlatformError):
     status = 422
+
+
+class TooBusy(PlatformError):
+    status = 429
 
 
 def pydantic_problems(prefix: str, error: ValidationError | Any) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from qcog_mock.mockserver.clock import DEFAULT_START, ClockMode, parse_time
 
 DEFAULT_API_KEY = "qcog-mock-api-key"
+DEFAULT_ADMIN = ("admin", "admin")
 MAX_RETRIES = 10
 MAX_TIMEOUT_SECONDS = 86_400
 
@@ -26,8 +27,8 @@ class Settings:
     """
 
     api_key: str = DEFAULT_API_KEY
-    admin_username: str = "admin"
-    admin_password: str = "admin"
+    admin_username: str = DEFAULT_ADMIN[0]
+    admin_password: str = DEFAULT_ADMIN[1]
     data_dir: Path | None = None
     clock: ClockMode = "auto"
     speed: float = 60.0
@@ -43,6 +44,21 @@ class Settings:
     webhook_checkpoints: bool = False
     webhook_timeout: float = 3.0
     allow_remote_webhooks: bool = False
+    # Folders whose files a dataset or a batch inference may name by local path (none: uploads
+    # only). Resolved, symlinks included; anything outside is refused.
+    dataset_roots: tuple[Path, ...] = ()
+    max_json_bytes: int = 64 * 1024 * 1024
+    max_blocking_control_calls: int = 4
+
+    @property
+    def default_credentials(self) -> list[str]:
+        """Which of the well-known defaults are in use."""
+        found = []
+        if self.api_key == DEFAULT_API_KEY:
+            found.append(f"the API key '{DEFAULT_API_KEY}'")
+        if (self.admin_username, self.admin_password) == DEFAULT_ADMIN:
+            found.append("the admin's basic credentials admin/admin")
+        return found
 
     @classmethod
     def from_environment(cls, **overrides: object) -> Settings:
@@ -52,5 +68,9 @@ class Settings:
             values["api_key"] = key
         if secret := os.environ.get("QCOG_MOCK_WEBHOOK_SECRET", "").strip():
             values["webhook_secret"] = secret
+        if username := os.environ.get("QCOG_MOCK_ADMIN_USERNAME", "").strip():
+            values["admin_username"] = username
+        if password := os.environ.get("QCOG_MOCK_ADMIN_PASSWORD", ""):
+            values["admin_password"] = password
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

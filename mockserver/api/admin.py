@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import AdminDep, PlatformDep, PrincipalDep, number, optional
+from qcog_mock.mockserver.errors import Forbidden
 
 router = APIRouter(tags=["admin"])
 
@@ -18,7 +19,7 @@ def admin_user(platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
 
 
 @router.get("/users", response_model=schemas.User)
-def user_by_email(email: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+def user_by_email(email: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
     return platform.identity.user_by_email(email)
 
 
@@ -40,7 +41,11 @@ def projects(
     offset: str | None = None,
 ) -> Any:
     if optional(project_name) is not None:
-        return platform.identity.project_by_name(project_name)  # type: ignore[arg-type]
+        project = platform.identity.project_by_name(project_name)  # type: ignore[arg-type]
+        principal.require_project(project["id"])
+        return project
+    if not principal.admin:
+        raise Forbidden("Listing projects needs an admin key or the admin's basic credentials.")
     return platform.identity.list_projects(number("limit", limit, 100), number("offset", offset, 0))
 
 

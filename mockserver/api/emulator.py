@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import PlatformDep, number, optional
+from qcog_mock.mockserver.api.deps import PlatformDep, number, optional, require_admin
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.errors import Invalid
 
-router = APIRouter(prefix="/_emulator", tags=["emulator"])
+# The control plane is the operator's: every route needs an admin key or the admin's basic
+# credentials (the README's Security section).
+router = APIRouter(prefix="/_emulator", tags=["emulator"], dependencies=[Depends(require_admin)])
 
 
 @router.get("/clock", response_model=schemas.Clock)

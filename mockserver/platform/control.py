@@ -4,12 +4,14 @@ and deliveries. Outside the platform's contract; the README's "Control plane" se
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
 from qcog_mock.mockserver.engine.faults import ServerFaults
-from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound
+from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound, TooBusy
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
@@ -35,6 +37,21 @@ class Control:
         self.server_faults = server_faults
         self.webhooks = webhooks
         self.save_clock = save_clock
+        # Advance and settle hold a server thread until the clock has moved; a few at once.
+        self._blocking = threading.BoundedSemaphore(settings.max_blocking_control_calls)
+
+    @contextmanager
+    def _blocking_call(self) -> Iterator[None]:
+        if not self._blocking.acquire(blocking=False):
+            limit = self.settings.max_blocking_control_calls
+            raise TooBusy(
+                f"{limit} clock advances or settles are already running; try again when one "
+                "has returned."
+            )
+        try:
+            yield
+        finally:
+            self._blocking.release()
 
     # Clock ----------------------------------------------------------------------------------
 
@@ -66,14 +83,16 @@ class Control:
             raise Invalid(f"The simulated clock stops at {LATEST}; advance it by less.")
         if self.clock.mode == "realtime":
             raise Conflict("The clock is in realtime mode; switch to manual to advance it.")
-        self.sim.advance_to(target)
+        with self._blocking_call():
+            self.sim.advance_to(target)
         self.save_clock()
         return self.clock_state()
 
     def settle(self, timeout: float) -> dict[str, Any]:
         """Wait (wall seconds, at most ``timeout``) until nothing is due; in auto mode, until
         every run has gone as far as it can."""
-        settled = self.sim.settle(timeout)
+        with self._blocking_call():
+            settled = self.sim.settle(timeout)
         self.save_clock()
         return {**self.clock_state(), "settled": settled}
 

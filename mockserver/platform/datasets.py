@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from qcog_mock.mockserver.errors import BadRequest, Invalid, NotFound
+from qcog_mock.mockserver.errors import BadRequest, Invalid
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 
 
@@ -60,9 +59,7 @@ class Datasets:
             )
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
-        source = Path(location.removeprefix("file://"))
-        if not source.is_file():
-            raise NotFound("Dataset file", str(source), by="location")
+        source = self.shared.local_file(location, "configuration.dataset_location")
         existing = self.shared.replaceable(
             "dataset", "Dataset", project_id, name, bool(body.get("override"))
         )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from qcog_mock.mockserver.documents import Run, load_checkpoints
 from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
-from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
 from qcog_mock.mockserver.platform.timeline import Timeline
 from qcog_mock.trainer import ExperimentError, predict
 
@@ -160,6 +159,10 @@ class Deployments:
         ignored, and the response says so in ``notes``.
         """
         deployment = self.get(project_id, run_id, deployment_id, "id")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Invalid("dataset_file: not valid Unicode text; send the CSV as UTF-8.") from None
         checkpoint = self.cache.get(deployment["run_id"], deployment["checkpoint_name"])
         targets = (checkpoint.get("other_states") or {}).get("targets") or []
         header = [c.strip().strip('"') for c in text.split("\n", 1)[0].split(",")]
@@ -190,15 +193,13 @@ class Deployments:
             "dataset", dataset_path
         )
         if dataset is not None and dataset["project_id"] == project_id:
-            text = self.shared.files.dataset(dataset["id"]).read_text()
+            text = read_text(self.shared.files.dataset(dataset["id"]), "dataset_path")
             result = self.infer(project_id, run_id, deployment_id, text)
             return {**result, "dataset": dataset["name"]}
         if dataset_path.startswith("s3://"):
             raise BadRequest("dataset_path: S3 is not available offline; upload the file instead.")
-        path = Path(dataset_path.removeprefix("file://"))
-        if not path.is_file():
-            raise NotFound("Dataset", dataset_path, by="name or path")
+        path = self.shared.local_file(dataset_path, "dataset_path")
         return {
-            **self.infer(project_id, run_id, deployment_id, path.read_text()),
-            "dataset": str(path),
+            **self.infer(project_id, run_id, deployment_id, read_text(path, "dataset_path")),
+            "dataset": dataset_path,
         }

@@ -109,9 +109,10 @@ class Identity:
             except (ValueError, UnicodeDecodeError):
                 raise Unauthorized("Malformed basic credentials.") from None
             s = self.shared.settings
-            if secrets.compare_digest(username, s.admin_username) and secrets.compare_digest(
-                password, s.admin_password
-            ):
+            # Compared as bytes: compare_digest refuses non-ASCII text.
+            if secrets.compare_digest(
+                username.encode(), s.admin_username.encode()
+            ) and secrets.compare_digest(password.encode(), s.admin_password.encode()):
                 return Principal(self.admin_user(), None, True)
             raise Unauthorized("Invalid basic credentials.")
         raise Unauthorized(f"Invalid authorization scheme: {hint}.")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from qcog_mock.mockserver.clock import SimulatedClock, isoformat
-from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound
+from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.store import Store
@@ -52,6 +53,27 @@ class Shared:
             raise NotFound(label, value, by=identifier)
         return found
 
+    def local_file(self, location: str, field: str) -> Path:
+        """A file of the host that a caller may name: inside a folder the operator allowed.
+
+        The refusal is the same whether or not the file exists, and no message shows more of
+        the host than the caller wrote.
+        """
+        hint = (
+            "upload the file instead (ProjectClient.upload_dataset), or have the server started "
+            "with qcog-mock serve --dataset-root DIR"
+        )
+        roots = [root.resolve() for root in self.settings.dataset_roots]
+        if not roots:
+            raise Forbidden(f"{field}: this server reads no local paths; {hint}.")
+        path = Path(location.removeprefix("file://"))
+        resolved = (path if path.is_absolute() else roots[0] / path).resolve()
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise Forbidden(f"{field}: '{location}' is outside the folders this server allows.")
+        if not resolved.is_file():
+            raise NotFound("Dataset file", location, by="location")
+        return resolved
+
     def replaceable(
         self, kind: str, label: str, scope: str, name: str, override: bool
     ) -> dict[str, Any] | None:
@@ -69,6 +91,14 @@ def _scope_of(kind: str, doc: dict[str, Any]) -> str:
     if kind == "deployment":
         return doc.get("run_id", "")
     return doc.get("project_id", "") if kind in ("dataset", "run") else ""
+
+
+def read_text(path: Path, field: str) -> str:
+    """A CSV file's text; ``Invalid`` if it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{field}: the file is not UTF-8 text; save the CSV as UTF-8.") from None
 
 
 def check_name(field: str, name: Any) -> str:

@@ -175,7 +175,9 @@ class QcogPlatform:
     def emulator(self) -> EmulatorClient:
         from qcog_mock.client import EmulatorClient
 
-        return EmulatorClient(self.base_url, transport=self.transport, on_time=self._moved)
+        return EmulatorClient(
+            self.base_url, transport=self.transport, on_time=self._moved, api_key=self.api_key
+        )
 
     def _moved(self, now: str) -> None:
         for listener in self.time_listeners:

@@ -55,7 +55,7 @@ class Story:
         client = ExperimentClient(
             api_key=api_key, base_url=base_url, transport=transport, timeout=timeout
         )
-        emulator = EmulatorClient(base_url, transport=transport, timeout=timeout)
+        emulator = EmulatorClient(base_url, transport=transport, timeout=timeout, api_key=api_key)
         try:
             yield cls(client, emulator)
         finally:

@@ -134,7 +134,8 @@ class Webhooks:
             self._schedule(delivery, delivery.next_attempt_at, index)
 
     def get(self, delivery_id: int) -> Delivery:
-        doc = self.store.delivery(delivery_id)
+        # Outbox ids are SQLite integers: anything beyond them names no delivery.
+        doc = self.store.delivery(delivery_id) if 0 < delivery_id < 2**63 else None
         if doc is None:
             raise NotFound("Delivery", str(delivery_id))
         return Delivery.from_doc(doc)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +17,12 @@ KEY = "client-test-key"
 
 
 @pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Platform]:
     # The clients must not see a developer's own configuration.
     for name in ("QCOG_API_KEY", "QCOG_ENV"):
         monkeypatch.delenv(name, raising=False)
-    backend = Platform(Settings(api_key=KEY, clock="manual"))
+    # Local-path datasets are read from the test's own folder only.
+    backend = Platform(Settings(api_key=KEY, clock="manual", dataset_roots=(tmp_path,)))
     yield backend
     backend.close()
 
@@ -44,5 +46,5 @@ async def client(connection: dict[str, Any]) -> AsyncIterator[ExperimentClient]:
 
 @pytest.fixture
 async def emulator(connection: dict[str, Any]) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(**connection) as emulator:
+    async with EmulatorClient(**connection, api_key=KEY) as emulator:
         yield emulator

@@ -73,7 +73,7 @@ class Platform:
         api = f"{str(client.base_url).rstrip('/')}/api"
         self.story = Story(
             ExperimentClient(api_key=KEY, base_url=api, transport=client._transport),
-            EmulatorClient(api, transport=client._transport),
+            EmulatorClient(api, transport=client._transport, api_key=KEY),
         )
         self.project_id = ""
         self.experiment_id = ""

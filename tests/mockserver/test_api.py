@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.mockserver.helpers import KEY, Platform, dataset_csv, hyperparameters
+from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator, hyperparameters
 
 HOUR = 3600
 
@@ -234,32 +234,30 @@ async def test_uploads_over_the_cap_are_refused(platform: Platform) -> None:
     assert response.status_code == 413 and "upload limit" in response.json()["detail"]
 
 
-async def test_datasets_from_a_local_path_or_file_url_and_not_s3(
-    platform: Platform, tmp_path: Path
-) -> None:
+async def test_datasets_from_a_local_path_or_file_url_and_not_s3(tmp_path: Path) -> None:
     path = tmp_path / "local.csv"
     path.write_bytes(dataset_csv(rows=25))
-    for name, location in (("by-path", str(path)), ("by-url", f"file://{path}")):
-        configuration = {
-            "dataset_location": location,
-            "dataset_format": "csv",
-            "conf_name": "modal",
-            "conf_version": "0.0.1",
-            "credentials": {"AWS_ACCESS_KEY_ID": "k"},
-        }
-        body = {"name": name, "configuration": configuration}
-        created = await platform.client.post(f"{platform.project}/datasets", json=body)
-        assert created.status_code == 201 and created.json()["number_of_rows"] == 25
-        assert "credentials" not in created.json()["configuration"]
-    s3 = {"name": "s3", "configuration": {"dataset_location": "s3://bucket/data.csv"}}
-    refused = await platform.client.post(f"{platform.project}/datasets", json=s3)
-    assert refused.status_code == 400
-    assert (
-        "not available offline" in refused.json()["detail"] and "upload" in refused.json()["detail"]
-    )
-    missing = {"name": "m", "configuration": {"dataset_location": str(tmp_path / "none.csv")}}
-    absent = await platform.client.post(f"{platform.project}/datasets", json=missing)
-    assert absent.status_code == 404 and "not found" in absent.json()["detail"]
+    async with emulator(dataset_roots=(tmp_path,)) as platform:  # the operator allows tmp_path
+        for name, location in (("by-path", str(path)), ("by-url", f"file://{path}")):
+            configuration = {
+                "dataset_location": location,
+                "dataset_format": "csv",
+                "conf_name": "modal",
+                "conf_version": "0.0.1",
+                "credentials": {"AWS_ACCESS_KEY_ID": "k"},
+            }
+            body = {"name": name, "configuration": configuration}
+            created = await platform.client.post(f"{platform.project}/datasets", json=body)
+            assert created.status_code == 201 and created.json()["number_of_rows"] == 25
+            assert "credentials" not in created.json()["configuration"]
+        s3 = {"name": "s3", "configuration": {"dataset_location": "s3://bucket/data.csv"}}
+        refused = await platform.client.post(f"{platform.project}/datasets", json=s3)
+        assert refused.status_code == 400
+        detail = refused.json()["detail"]
+        assert "not available offline" in detail and "upload" in detail
+        missing = {"name": "m", "configuration": {"dataset_location": str(tmp_path / "none.csv")}}
+        absent = await platform.client.post(f"{platform.project}/datasets", json=missing)
+        assert absent.status_code == 404 and "not found" in absent.json()["detail"]
 
 
 # Runs -----------------------------------------------------------------------------------

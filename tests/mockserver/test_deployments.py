@@ -20,16 +20,21 @@ FEATURES = 77
 TRAIN_ROWS = 1600
 
 
+@pytest.fixture
+def settings_overrides(tmp_path: Path) -> dict[str, Any]:
+    return {"dataset_roots": (tmp_path,)}  # batch inference may read the test's own folder
+
+
 def panel() -> pd.DataFrame:
     """One guide-shaped synthetic panel: the first 1,600 rows train, the last 400 are held out."""
     return synthetic_panel(dates=20, assets=100, features=FEATURES, seed=21)
 
 
-async def trained(platform: Platform, **params: Any) -> dict[str, Any]:
+async def trained(platform: Platform, seed: int = 3, **params: Any) -> dict[str, Any]:
     training = panel().head(TRAIN_ROWS).to_csv(index=False).encode()
     dataset = await platform.dataset_id("train", training)
     hp = hyperparameters(
-        input_operator_count=FEATURES, hilbert_space_dims=4, epochs=12, batch_size=128,
+        input_operator_count=FEATURES, hilbert_space_dims=4, epochs=12, batch_size=128, seed=seed,
         optimizer_config={
             "type": "Adam",
             "default_params": {"lr": 0.02},
@@ -217,3 +222,43 @@ async def test_deployments_survive_a_restart(tmp_path: Path) -> None:
         restarted.close()
     assert [d["id"] for d in listed] == [deployment["id"]]
     assert after["predictions"] == before["predictions"]
+
+
+async def test_after_a_reset_an_inference_serves_the_new_model_never_the_old(
+    backend: Emulator, platform: Platform
+) -> None:
+    inputs = panel().tail(10).drop(columns=[TARGET]).to_csv(index=False)
+
+    async def deployed_predictions(seed: int) -> tuple[str, str, list[Any]]:
+        run = await trained(platform, seed=seed)
+        deployment = (await deploy(platform, run, checkpoint_name="epoch-0012")).json()
+        url = f"{runs(platform, run)}/deployments/{deployment['id']}/inferences/sync"
+        answer = await platform.client.post(url, json={"dataset_file": inputs})
+        return run["id"], url, answer.json()["predictions"]
+
+    old_id, _, old = await deployed_predictions(seed=3)
+    assert (await platform.client.post("/_emulator/reset")).status_code == 200
+    await platform.setup()
+    new_id, url, served = await deployed_predictions(seed=4)
+    assert new_id == old_id  # ids restart after a reset: same run id, same checkpoint name
+    assert served != old
+    backend.cache.clear()  # what the checkpoint on disk predicts now, loaded afresh
+    assert (await platform.client.post(url, json={"dataset_file": inputs})).json()[
+        "predictions"
+    ] == served
+
+
+async def test_odd_inference_input_is_a_client_error(platform: Platform, tmp_path: Path) -> None:
+    run = await trained(platform)
+    deployment = (await deploy(platform, run, checkpoint_name="epoch-0012")).json()
+    base = f"{runs(platform, run)}/deployments/{deployment['id']}/inferences"
+    surrogate = await platform.client.post(
+        f"{base}/sync",
+        content=b'{"dataset_file": "x\\ud800,y"}',
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422 and "UTF-8" in surrogate.json()["detail"]
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("caf\xe9,x\n1,2\n".encode("latin-1"))
+    batch = await platform.client.post(base, json={"dataset_path": str(latin)})
+    assert batch.status_code == 422 and "UTF-8" in batch.json()["detail"]
