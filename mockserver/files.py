@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -92,7 +93,7 @@ def inspect_csv(path: Path) -> dict[str, Any]:
             f"file: column(s) {blank} have no name. Save the CSV with string headers and "
             "without its index (DataFrame.to_csv(index=False))."
         )
-    duplicates = sorted({c for c in header if header.count(c) > 1})
+    duplicates = sorted(c for c, n in Counter(header).items() if n > 1)
     if duplicates:
         raise Invalid(f"file: duplicate column names {duplicates}.")
     try:

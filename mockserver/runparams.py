@@ -17,14 +17,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from qcog_mock.mockserver.engine.faults import Fault, Integer
 from qcog_mock.mockserver.errors import Invalid, pydantic_problems
 from qcog_mock.mockserver.settings import MAX_TIMEOUT_SECONDS
-from qcog_mock.trainer.hyperparameters import SupportedHyperparameters, parse_hyperparameters
+from qcog_mock.trainer.hyperparameters import (
+    PauliHSModelHyperparameters,
+    SupportedHyperparameters,
+    parse_hyperparameters,
+)
 
 GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "V100")
+# What a CPU emulator can honour (the README's "Limits"): a 64-dimensional Hilbert space is
+# about 6 s per epoch on the guide's data; 7 qubits alone need a 2 GB Pauli basis.
+MAX_HILBERT_DIMS = 64
+MAX_QUBITS = 6
+MAX_EPOCHS = 10_000
+MIN_EPOCH_SECONDS = 0.01
 
 
 class EmulatorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    epoch_seconds: float | None = Field(default=None, gt=0)
+    epoch_seconds: float | None = Field(default=None, ge=MIN_EPOCH_SECONDS, le=366 * 86400)
     faults: list[Fault] = Field(default_factory=list)
 
 
@@ -82,7 +92,29 @@ def validate_params(params: Any, *, max_retries: int, allowed_gpus: list[str]) -
         raise Invalid(pydantic_problems("params.hyperparameters", error)) from None
     except ValueError as error:
         raise Invalid(f"params.hyperparameters.hsm_model: {error}") from None
+    if problems := _size_problems(hyperparameters):
+        raise Invalid(" ".join(problems))
     return RunParams.model_validate({**rest, "hyperparameters": hyperparameters})
+
+
+def _size_problems(hp: SupportedHyperparameters) -> list[str]:
+    """Sizes beyond what the emulator trains on a CPU in reasonable time and memory."""
+    problems = []
+    where = "params.hyperparameters"
+    if isinstance(hp, PauliHSModelHyperparameters) and hp.qubits_count > MAX_QUBITS:
+        problems.append(
+            f"{where}.qubits_count: {hp.qubits_count} is more than qcog-mock trains on a CPU "
+            f"(at most {MAX_QUBITS}: a {2**MAX_QUBITS}-dimensional Hilbert space)."
+        )
+    dims = getattr(hp, "hilbert_space_dims", None)
+    if dims is not None and dims > MAX_HILBERT_DIMS:
+        problems.append(
+            f"{where}.hilbert_space_dims: {dims} is more than qcog-mock trains on a CPU "
+            f"(at most {MAX_HILBERT_DIMS})."
+        )
+    if hp.epochs > MAX_EPOCHS:
+        problems.append(f"{where}.epochs: {hp.epochs} is more than the limit of {MAX_EPOCHS}.")
+    return problems
 
 
 def _range_problems(params: Resources, max_retries: int, allowed_gpus: list[str]) -> list[str]:

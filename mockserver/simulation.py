@@ -50,6 +50,7 @@ class _Entry:
     seq: int
     action: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    taken: bool = field(default=False, compare=False)  # popped by the kernel, about to run
 
 
 def _lower_priority() -> None:
@@ -85,6 +86,8 @@ class Process:
     def _resume(self) -> None:
         """Kernel side: hand over the baton and wait for it back."""
         self._wake = None
+        if self.done.is_set():
+            return  # a process that has ended has no baton to take
         if not self._thread.is_alive() and not self.done.is_set():
             self._thread.start()
         else:
@@ -125,8 +128,11 @@ class Process:
         """Make the process raise ``error`` at its next safe point, now if it sleeps."""
         with self.sim._cond:
             self._interrupt = error
-            if self._wake is not None and not self._wake.cancelled:
-                self._wake.cancelled = True
+            # A wake-up the kernel has already taken will resume the process, which then meets
+            # the interrupt; scheduling a second one would resume a finished process.
+            wake = self._wake
+            if wake is not None and not wake.cancelled and not wake.taken:
+                wake.cancelled = True
                 self._wake = self.sim._schedule_locked(self.sim.clock.now(), self.key, self._resume)
             self.sim._cond.notify_all()
 
@@ -192,6 +198,7 @@ class Simulation:
                     entry = self._next()
                     if entry is not None and entry.time <= self._horizon():
                         heapq.heappop(self._queue)
+                        entry.taken = True
                         self._working = True
                         break
                     self._working = False

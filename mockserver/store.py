@@ -2,7 +2,9 @@
 
 One file under the data directory (``qcog-mock.sqlite3``), or ``:memory:`` for tests; dataset and
 checkpoint files live beside it. Every write is its own transaction, so a server killed at any
-moment restarts from a consistent state. One connection shared by threads, behind a lock.
+moment restarts from a consistent state; what must land together (a run and its first events,
+an event and its deliveries) is written in one ``transaction()``. One connection shared by
+threads, behind a lock.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     body TEXT NOT NULL,
     PRIMARY KEY (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL NOT NULL,
+    val_loss REAL NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -54,6 +63,7 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of transaction() in the thread holding the lock
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
@@ -63,13 +73,24 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; a transaction opened inside another (same thread) joins it."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             self._db.execute("COMMIT")
 
     def close(self) -> None:
@@ -78,7 +99,7 @@ class Store:
 
     def clear(self) -> None:
         with self.transaction() as db:
-            for table in ("resources", "checkpoints", "events", "settings", "deliveries"):
+            for table in ("resources", "checkpoints", "epochs", "events", "settings", "deliveries"):
                 db.execute(f"DELETE FROM {table}")  # fixed table names
 
     # Resources ------------------------------------------------------------------------------
@@ -149,8 +170,32 @@ class Store:
         return [json.loads(r["body"]) for r in rows]
 
     def delete_checkpoints(self, run_id: str) -> None:
+        """A run's checkpoints and loss history."""
         with self.transaction() as db:
             db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+
+    # Loss history: one row per epoch, so that an epoch's writes do not grow with the run ------
+
+    def add_epoch(self, run_id: str, epoch: int, train_loss: float, val_loss: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO epochs (run_id, epoch, train_loss, val_loss) "
+                "VALUES (?, ?, ?, ?)",
+                (run_id, epoch, train_loss, val_loss),
+            )
+
+    def loss_history(
+        self, run_id: str, up_to: int | None = None
+    ) -> tuple[list[float], list[float]]:
+        """Training and validation losses of epochs 1…``up_to`` (all when None)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT train_loss, val_loss FROM epochs WHERE run_id = ? AND epoch <= ? "
+                "ORDER BY epoch",
+                (run_id, up_to if up_to is not None else 2**62),
+            ).fetchall()
+        return [r["train_loss"] for r in rows], [r["val_loss"] for r in rows]
 
     # Events ---------------------------------------------------------------------------------
 

@@ -146,13 +146,15 @@ class Engine:
 
     # Submission and scheduling ------------------------------------------------------------
 
-    def submit(self, run: Run) -> None:
-        self._schedule_attempt(run, 1, self.sim.clock.now() + self.settings.start_delay)
-
-    def _schedule_attempt(self, run: Run, number: int, at: float) -> None:
-        run.next_attempt_at = at
+    def schedule_first(self, run: Run) -> None:
+        """Store a new run with its first attempt's time (after provisioning)."""
+        run.next_attempt_at = self.sim.clock.now() + self.settings.start_delay
         self.save(run)
-        self._spawn_attempt(run, number, at)
+
+    def start(self, run: Run, number: int) -> None:
+        """Start attempt ``number`` at the run's scheduled time."""
+        assert run.next_attempt_at is not None
+        self._spawn_attempt(run, number, run.next_attempt_at)
 
     def _spawn_attempt(self, run: Run, number: int, at: float) -> None:
         run_id = run.id
@@ -163,17 +165,48 @@ class Engine:
             )
 
     def recover(self) -> None:
-        """Pick up every unfinished run after a restart."""
+        """Pick up every unfinished run after a restart. Total: a run found in a state it
+        cannot go on from is repaired or failed with the reason; the server always starts."""
         for doc in self.store.list("run"):
-            run = Run.from_doc(doc)
-            if run.finished:
-                continue
-            current = run.last_attempt
-            if current is not None and current.running:
-                # Interrupted mid-attempt: go on from its last checkpoint, at that time.
-                self._spawn_attempt(run, current.number, self._resume_time(run.id, current))
-            else:
-                self._spawn_attempt(run, len(run.attempts) + 1, run.next_attempt_at)
+            try:
+                self._recover(Run.from_doc(doc))
+            except Exception as error:
+                logger.exception("Run %s could not be recovered", doc.get("id"))
+                self._fail_unrecoverable(doc, error)
+
+    def _recover(self, run: Run) -> None:
+        if run.finished:
+            return
+        current = run.last_attempt
+        if current is not None and current.running:
+            # Interrupted mid-attempt: go on from its last checkpoint, at that time.
+            self._spawn_attempt(run, current.number, self._resume_time(run.id, current))
+            return
+        if run.next_attempt_at is None:
+            # Nothing scheduled after the last attempt (written by an older version, or
+            # interrupted between writes): schedule the next attempt now.
+            run.next_attempt_at = self.sim.clock.now()
+            self.save(run)
+        self._spawn_attempt(run, len(run.attempts) + 1, run.next_attempt_at)
+
+    def _fail_unrecoverable(self, doc: dict[str, Any], error: Exception) -> None:
+        message = f"The run could not be recovered after a restart: {type(error).__name__}: {error}"
+        with self.store.transaction():
+            doc = {**doc, "status": "failed", "errors": [*doc.get("errors", []), message]}
+            self.store.put("run", doc, scope=doc.get("project_id", ""))
+            self.store.add_event(
+                self.sim.clock.now(),
+                "run.failed",
+                doc.get("id"),
+                {
+                    "time": isoformat(self.sim.clock.now()),
+                    "type": "run.failed",
+                    "run_id": doc.get("id"),
+                    "run_name": doc.get("name"),
+                    "status": "failed",
+                    "reason": message,
+                },
+            )
 
     def cancel(self, run_id: str, wait: float = 120.0) -> None:
         """Stop the run's attempt, if any, and wait until it has stopped."""
@@ -216,21 +249,30 @@ class Engine:
             run.move_to("running")
             run.current_attempt = number
             run.next_attempt_at = None
-            self.save(run)
-            self.emit("attempt.started", run, attempt=number)
-            self.emit("run.running", run, attempt=number)
+            with self.store.transaction():
+                self.save(run)
+                self.emit("attempt.started", run, attempt=number)
+                self.emit("run.running", run, attempt=number)
             epoch_start = now
 
-        context = AttemptContext(
-            self,
-            process,
-            run,
-            number,
-            epoch_start=epoch_start,
-            deadline=attempt.deadline,
-            epoch_cost=self.epoch_cost(run),
-            faults=self.server_faults.for_run(params.faults),
-        )
+        try:
+            context = AttemptContext(
+                self,
+                process,
+                run,
+                number,
+                epoch_start=epoch_start,
+                deadline=attempt.deadline,
+                epoch_cost=self.epoch_cost(run),
+                faults=self.server_faults.for_run(params.faults),
+            )
+        except Exception as error:  # it would fail the same way on every attempt
+            logger.exception("Attempt %s of run %s could not start", number, run_id)
+            self._finish(
+                run_id, number, "crashed", process.now,
+                f"could not start: {type(error).__name__}: {error}", retryable=False,
+            )  # fmt: skip
+            return
         dataset = self.store.get("dataset", run.dataset_id)
         dataset_path = str(self.files.dataset(run.dataset_id)) if dataset else "(deleted)"
         experiment_params = {**params.stored(), "hyperparameters": params.hyperparameters}
@@ -274,17 +316,28 @@ class Engine:
         return attempt.started_at
 
     def last_checkpoint(self, run_id: str) -> dict[str, Any] | None:
+        """The last checkpoint as the trainer wrote it: its file, plus the loss history kept
+        in the store (the file holds a constant-size progress record)."""
         checkpoints = self.store.checkpoints(run_id)
         if not checkpoints:
             return None
-        return self.files.load_checkpoint(run_id, checkpoints[-1]["name"])
+        checkpoint = self.files.load_checkpoint(run_id, checkpoints[-1]["name"])
+        progress = checkpoint["other_states"]["progress"]
+        train, val = self.store.loss_history(run_id, up_to=int(checkpoint["current_epoch"]))
+        progress["train_loss_history"], progress["val_loss_history"] = train, val
+        return checkpoint
 
     def commit_epoch(self, run_id: str, number: int, checkpoint: dict[str, Any], at: float) -> None:
         """Store an epoch's checkpoint and publish its metrics, at simulated time ``at``."""
         epoch = int(checkpoint["current_epoch"])
         name = checkpoint_name(epoch)
-        checkpoint = {**checkpoint, "timestamp": isoformat(at)}
-        path = self.files.save_checkpoint(run_id, name, checkpoint)
+        progress = checkpoint["other_states"]["progress"]
+        train_history, val_history = progress["train_loss_history"], progress["val_loss_history"]
+        # Each epoch writes a constant amount: the histories go to the store one row at a time.
+        other = {**checkpoint["other_states"]}
+        other["progress"] = {**progress, "train_loss_history": [], "val_loss_history": []}
+        stored = {**checkpoint, "other_states": other, "timestamp": isoformat(at)}
+        path = self.files.save_checkpoint(run_id, name, stored)
         record = Checkpoint(
             name=name,
             epoch=epoch,
@@ -294,34 +347,31 @@ class Engine:
             metrics=checkpoint["metrics"],
             created_at=at,
         )
-        self.store.put_checkpoint(run_id, record.to_doc())
-        progress = checkpoint["other_states"]["progress"]
-        with self._lock:
+        with self._lock, self.store.transaction():  # the checkpoint, the run and the event
+            self.store.put_checkpoint(run_id, record.to_doc())
+            self.store.add_epoch(run_id, epoch, train_history[-1], val_history[-1])
             run = load_run(self.store, run_id)
             if run is None:
                 return
             attempt = run.attempts[-1]
             attempt.epochs_completed = epoch - attempt.resumed_from_epoch
-            validation = progress["val_loss_history"]
-            run.metrics = {
+            run.metrics = {  # live metrics; the API adds the histories when it shows the run
                 "epoch": epoch,
                 "epochs": run.params.hyperparameters.epochs,
-                "train_loss": progress["train_loss_history"][-1],
-                "val_loss": validation[-1],
-                "best_val_loss": min(validation),
-                "train_loss_history": progress["train_loss_history"],
-                "val_loss_history": validation,
+                "train_loss": train_history[-1],
+                "val_loss": val_history[-1],
+                "best_val_loss": min(val_history),
             }
             self.save(run)
-        self.emit(
-            "checkpoint.saved",
-            run,
-            attempt=number,
-            checkpoint=name,
-            epoch=epoch,
-            train_loss=run.metrics["train_loss"],
-            val_loss=run.metrics["val_loss"],
-        )
+            self.emit(
+                "checkpoint.saved",
+                run,
+                attempt=number,
+                checkpoint=name,
+                epoch=epoch,
+                train_loss=run.metrics["train_loss"],
+                val_loss=run.metrics["val_loss"],
+            )
 
     def _finish(
         self,
@@ -359,12 +409,13 @@ class Engine:
                 elif follow.status == "failed":
                     run.metrics = {**(run.metrics or {}), "error": follow.error}
                 run.next_attempt_at = follow.retry_at
-            # One write for the attempt's end and what follows it: a restart finds either both
-            # or neither, never an ended attempt with nothing scheduled after it.
-            self.save(run)
-            self.emit(f"attempt.{outcome}", ended, attempt=number, reason=reason)
-            if follow is not None:
-                self.emit(f"run.{follow.status}", run, **_follow_fields(follow, number))
+            # One write for the attempt's end, what follows it and their events: a restart finds
+            # all of it or none, never an ended attempt with nothing scheduled after it.
+            with self.store.transaction():
+                self.save(run)
+                self.emit(f"attempt.{outcome}", ended, attempt=number, reason=reason)
+                if follow is not None:
+                    self.emit(f"run.{follow.status}", run, **_follow_fields(follow, number))
             if follow is not None and follow.retry_at is not None:
                 self._spawn_attempt(run, number + 1, follow.retry_at)
 

@@ -86,14 +86,27 @@ class Runs:
                 updated_at=now,
             )
             run.move_to("pending")
-            self.timeline.emit("run.created", run)
-            self.timeline.emit("run.pending", run)
-            self.engine.submit(run)  # stores the run with its first attempt scheduled
+            # One write: the run, its first attempt's time and its first events. A kill before
+            # the commit leaves nothing; after it, recovery starts the attempt.
+            with self.store.transaction():
+                self.timeline.emit("run.created", run)
+                self.timeline.emit("run.pending", run)
+                self.engine.schedule_first(run)
+            self.engine.start(run, 1)
         logger.info("Run %s submitted (%s epochs)", name, params.hyperparameters.epochs)
         return run.public(now)
 
+    def public(self, run: Run) -> dict[str, Any]:
+        """The run as the API shows it: live metrics carry the loss histories so far."""
+        view = run.public(self.shared.clock.now())
+        metrics = view["metrics"]
+        if metrics and "epoch" in metrics and "train_loss_history" not in metrics:
+            train, val = self.store.loss_history(run.id, up_to=metrics["epoch"])
+            view["metrics"] = {**metrics, "train_loss_history": train, "val_loss_history": val}
+        return view
+
     def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
-        return self._lookup(project_id, value, identifier).public(self.shared.clock.now())
+        return self.public(self._lookup(project_id, value, identifier))
 
     def list(
         self,
@@ -113,8 +126,7 @@ class Runs:
             runs = [r for r in runs if r["experiment_id"] == found["id"]]
         if descending:
             runs.reverse()
-        now = self.shared.clock.now()
-        return [Run.from_doc(r).public(now) for r in page(runs, limit, skip)]
+        return [self.public(Run.from_doc(r)) for r in page(runs, limit, skip)]
 
     def delete(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
         run = self._lookup(project_id, value, identifier)

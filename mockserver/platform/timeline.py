@@ -23,9 +23,10 @@ class Timeline:
         if run is not None:
             body.update(run_id=run.id, run_name=run.name, status=run.status)
         body.update(data)
-        seq = self.store.add_event(now, type_, run.id if run else None, body)
-        if self.webhooks is not None:
-            self.webhooks.enqueue(seq, body, run)
+        with self.store.transaction():  # an event and its deliveries land together
+            seq = self.store.add_event(now, type_, run.id if run else None, body)
+            if self.webhooks is not None:
+                self.webhooks.enqueue(seq, body, run)
 
     def events(self, run_id: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         return self.store.events(run_id, after, limit)
