@@ -137,6 +137,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.platform import DataDirInUse
 
     settings = Settings.from_environment(
         data_dir=args.data_dir,
@@ -161,7 +162,10 @@ def serve(args: argparse.Namespace) -> None:
     # within about a millisecond of wanting to.
     torch.set_num_threads(args.torch_threads)
     sys.setswitchinterval(0.001)
-    app = create_app(settings=settings)
+    try:
+        app = create_app(settings=settings)
+    except DataDirInUse as error:
+        raise SystemExit(f"qcog-mock serve: {error}") from None
     backend = app.state.platform
     print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)
     print(

@@ -59,6 +59,18 @@ class Files:
             path.unlink(missing_ok=True)
             raise
 
+    def remove_orphans(self, store: Any) -> None:
+        """Files a kill left behind: half-written checkpoints, and dataset files that neither a
+        dataset nor a run (which keeps the data it trained on) refers to."""
+        for partial in (self.root / "checkpoints").glob("*/*.partial"):
+            partial.unlink(missing_ok=True)
+        wanted = {d["id"] for d in store.list("dataset")} | {
+            r["dataset_id"] for r in store.list("run")
+        }
+        for path in (self.root / "datasets").glob("*.csv"):
+            if path.stem not in wanted:
+                path.unlink(missing_ok=True)
+
     def delete_run(self, run_id: str) -> None:
         shutil.rmtree(self.root / "checkpoints" / run_id, ignore_errors=True)
 

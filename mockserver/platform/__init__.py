@@ -15,12 +15,15 @@ engine and the webhook outbox, and owns ``reset()`` and ``close()``.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import tempfile
 from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.engine.faults import ServerFaults
+from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.catalog import Catalog
 from qcog_mock.mockserver.platform.control import Control
@@ -36,22 +39,50 @@ from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.outbox import Webhooks
 from qcog_mock.mockserver.webhooks.signing import check_secret, check_url, new_secret
 
-__all__ = ["Platform", "Principal"]
+__all__ = ["DataDirInUse", "Platform", "Principal"]
+
+logger = logging.getLogger(__name__)
+
+
+class DataDirInUse(RuntimeError):
+    pass
+
+
+class DataDirLock:
+    """An exclusive lock on the data dir: a second server on it would run the same runs."""
+
+    def __init__(self, root: Path) -> None:
+        self._file = (root / ".lock").open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise DataDirInUse(
+                f"another qcog-mock server uses the data dir {root}; stop it, or give this one "
+                "its own --data-dir"
+            ) from None
+
+    def release(self) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
 
 
 class Platform:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._lock: DataDirLock | None = None
         if self.settings.data_dir is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="qcog-mock-")
             root, database = Path(self._scratch.name), ":memory:"
         else:
             root = Path(self.settings.data_dir)
             root.mkdir(parents=True, exist_ok=True)
+            self._lock = DataDirLock(root)  # one server per data dir
             database = str(root / "qcog-mock.sqlite3")
         self.store = Store(database)
         self.files = Files(root)
+        self.files.remove_orphans(self.store)
         self.cache = DeployedCache(self.files)
         restarted = self.store.setting("seeded") is not None
         self._start()
@@ -110,7 +141,13 @@ class Platform:
         return secret
 
     def _webhook_endpoints(self) -> list[str]:
-        endpoints = list(self.store.setting("webhook_endpoints") or [])
+        endpoints = []
+        for url in self.store.setting("webhook_endpoints") or []:
+            # Kept from an earlier run: checked again under this server's settings.
+            try:
+                endpoints.append(check_url(url, allow_remote=self.settings.allow_remote_webhooks))
+            except PlatformError:
+                logger.warning("Dropped the stored webhook endpoint %s: it is not on loopback", url)
         for url in self.settings.webhook_urls:
             check_url(url, allow_remote=self.settings.allow_remote_webhooks, field="--webhook-url")
             if url not in endpoints:
@@ -130,6 +167,8 @@ class Platform:
     def close(self) -> None:
         self._stop()
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
         if self._scratch is not None:
             self._scratch.cleanup()
 

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600)
 CHECKPOINT_EVENT = "checkpoint.saved"
+SNIPPET = 64  # characters of a failed delivery's answer that are kept
 
 
 class Webhooks:
@@ -246,7 +247,8 @@ class Webhooks:
         record["status_code"] = response.status_code
         record["ok"] = 200 <= response.status_code < 300
         if not record["ok"]:
-            record["error"] = f"HTTP {response.status_code}: {response.text[:200]}"
+            # A short excerpt: enough to recognise the receiver's error, not to read its pages.
+            record["error"] = f"HTTP {response.status_code}: {response.text[:SNIPPET]}"
             return
         if run is None:
             return

@@ -6,15 +6,18 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from qcog_mock.mockserver.platform import DataDirInUse
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
-from tests.mockserver.helpers import Platform, dataset_csv, emulator
+from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator
 
 SECRET = "root:secret-line-of-the-host\n"
 
@@ -97,6 +100,7 @@ async def test_the_control_plane_answers_the_admin_only(platform: Platform) -> N
         ("GET", "/_emulator/clock"),
         ("POST", "/_emulator/reset"),
         ("GET", "/_emulator/webhooks"),
+        ("GET", "/_emulator/webhooks/deliveries"),
         ("GET", "/_emulator/events"),
         ("PUT", "/_emulator/faults"),
         ("POST", "/_emulator/webhooks/endpoints"),
@@ -231,3 +235,71 @@ async def test_bodies_over_their_cap_are_refused_at_once_or_while_streaming() ->
 async def test_odd_input_is_a_client_error(platform: Platform) -> None:
     resend = await platform.client.post(f"/_emulator/webhooks/deliveries/{2**64}/resend")
     assert resend.status_code == 404
+
+
+# 8. What a webhook target answers ----------------------------------------------------------
+
+
+async def test_a_failed_deliverys_answer_is_kept_short(platform: Platform) -> None:
+    page = "<html>" + "internal page of a local service " * 40 + "</html>"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dataset = await platform.dataset_id()
+        body = platform.run_body(dataset)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        created = await platform.client.post(
+            f"{platform.project}/experiment_runs", json=body, params={"local_webhook_url": url}
+        )
+        assert created.status_code == 201
+        await platform.advance(10)
+        deliveries = (await platform.client.get("/_emulator/webhooks/deliveries")).json()
+    finally:
+        server.shutdown()
+    errors = [a["error"] for d in deliveries for a in d["attempts"]]
+    assert errors and all(e.startswith("HTTP 500: <html>internal page") for e in errors)
+    assert max(len(e) for e in errors) <= len("HTTP 500: ") + 64
+
+
+# 12. The data dir -----------------------------------------------------------------------------
+
+
+def test_one_server_per_data_dir(tmp_path: Path) -> None:
+    settings = Settings(api_key=KEY, data_dir=tmp_path)
+    first = Emulator(settings)
+    try:
+        with pytest.raises(DataDirInUse, match="another qcog-mock server uses the data dir"):
+            Emulator(settings)
+    finally:
+        first.close()
+    Emulator(settings).close()  # free again once the first has stopped
+
+
+async def test_a_start_removes_orphans_and_rechecks_stored_endpoints(tmp_path: Path) -> None:
+    async with emulator(data_dir=tmp_path, allow_remote_webhooks=True) as platform:
+        kept = await platform.dataset_id("kept")
+        added = await platform.client.post(
+            "/_emulator/webhooks/endpoints", json={"url": "http://203.0.113.9/hook"}
+        )
+        assert added.status_code == 200
+    (tmp_path / "datasets" / "left-by-a-kill.csv").write_text("a,b\n1,2\n")
+    partial = tmp_path / "checkpoints" / "some-run" / "epoch-0001.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half")
+
+    async with emulator(data_dir=tmp_path) as platform:  # without --allow-remote-webhooks
+        webhooks = (await platform.client.get("/_emulator/webhooks")).json()
+        assert webhooks["endpoints"] == []
+    assert sorted(p.stem for p in (tmp_path / "datasets").glob("*.csv")) == [kept]
+    assert not partial.exists()
