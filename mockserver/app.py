@@ -14,11 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qcog_mock import __version__
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
@@ -94,13 +97,25 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.match(scope)[0] != Match.NONE:
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
+    owned = platform is None  # a platform passed in is closed by whoever made it
     platform = platform or Platform(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        platform.close()
+        if owned:
+            platform.close()
 
     app = FastAPI(
         title="qcog-mock",
@@ -115,8 +130,8 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.router.redirect_slashes = False
     routers = (catalog.router, admin.router, datasets.router, runs.router, deployments.router)
     for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
-    app.include_router(emulator.router)
+        app.include_router(router, prefix=API_PREFIX, responses=schemas.ERROR_RESPONSES)
+    app.include_router(emulator.router, responses=schemas.ERROR_RESPONSES)
 
     @app.exception_handler(PlatformError)
     async def platform_error(request: Request, error: PlatformError) -> JSONResponse:
@@ -129,10 +144,20 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        detail = error.detail
-        if error.status_code == 404 and detail == "Not Found":
+        detail, headers = error.detail, dict(error.headers or {})
+        status = error.status_code
+        if status == 400:
+            # Only body parsing raises a bare 400 here (the platform's own 400s are
+            # PlatformErrors): a body that cannot be parsed is a 422, as malformed JSON is.
+            status, detail = 422, f"Invalid request: the body could not be parsed ({detail})."
+        if status == 404 and detail == "Not Found":
             detail = f"Route {request.method} {request.url.path} not found"
-        return JSONResponse({"detail": detail}, status_code=error.status_code)
+        if status == 405:
+            # Every route of the path counts, not only the first one matched.
+            allowed = _allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"Method {request.method} not allowed here; use {' or '.join(allowed)}."
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -272,3 +272,25 @@ class Predictions(_Open):
     predictions: list[list[float]]
     rows: int
     notes: list[str] | None = None
+
+
+class Problem(BaseModel):
+    """Every error answer: one message naming the field at fault and the fix."""
+
+    detail: str
+
+
+_PROBLEMS = {
+    400: "The request cannot be served as sent (for example an S3 location, offline).",
+    401: "No credentials, or credentials this server does not know.",
+    403: "The credentials do not open this project or operation.",
+    404: "What the request names does not exist (the message contains 'not found').",
+    409: "It already exists, or is in use.",
+    413: "The body is larger than this route's limit.",
+    422: "A field is invalid; the message names it and the fix.",
+    429: "Too many blocking control calls at once; try again.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description}
+    for status, description in _PROBLEMS.items()
+}

@@ -43,7 +43,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode("utf-8", errors="replace")
-                status, reason = receiver._receive(dict(self.headers.items()), body)
+                status, reason = receiver._receive(self.path, dict(self.headers.items()), body)
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.end_headers()
@@ -74,8 +74,8 @@ class WebhookReceiver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _receive(self, headers: dict[str, str], body: str) -> tuple[int, str]:
-        record: dict[str, Any] = {"headers": headers, "body": body, "verified": False}
+    def _receive(self, path: str, headers: dict[str, str], body: str) -> tuple[int, str]:
+        record: dict[str, Any] = {"path": path, "headers": headers, "body": body, "verified": False}
         with self._changed:
             self.requests.append(record)
             if len(self.requests) <= self.fail_first:

@@ -6,7 +6,10 @@ as a retry, and the run's whole timeline equals that of a server never interrupt
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from tests.mockserver.helpers import KEY, Platform, emulator
 
 HOUR = 3600
@@ -36,10 +40,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+def server(data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
     command = [
         sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
-        "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info",
+        "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info", *extra,
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -126,3 +130,97 @@ async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
     assert strip(finished["metrics"]) == strip(expected_run["metrics"])
     assert finished["attempts"] == expected_run["attempts"]
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+async def test_a_kill_during_run_creation_never_bricks_the_data_dir(tmp_path: Path) -> None:
+    port = free_port()
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"x-api-key {KEY}"}
+    submitted = 0
+    for round_, delay in enumerate((0.02, 0.05, 0.1)):
+        with server(tmp_path, port) as process:
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+                platform = await Platform(client).setup()
+                dataset = await platform.dataset_id(f"data-{round_}")
+                runs = f"{platform.project}/experiment_runs"
+                creations = [
+                    asyncio.create_task(
+                        client.post(runs, json=platform.run_body(dataset, f"job-{round_}-{i}"))
+                    )
+                    for i in range(20)
+                ]
+                await asyncio.sleep(delay)
+                kill(process)  # while creations are in flight
+                await asyncio.gather(*creations, return_exceptions=True)
+                submitted += 20
+    with server(tmp_path, port):  # the server starts, every time
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            platform = await Platform(client).setup()
+            runs = (await client.get(f"{platform.project}/experiment_runs")).json()
+            assert 0 < len(runs) <= submitted
+            assert all(r["status"] == "pending" and r["next_attempt_at"] for r in runs)
+            await platform.advance(3 * HOUR)
+            statuses = {
+                (await platform.run(r["id"]))["status"] for r in runs
+            }  # every run created is a whole run that trains to its end
+            assert statuses == {"completed"}
+
+
+async def test_after_random_kills_every_event_has_all_its_deliveries_and_each_is_sent(
+    tmp_path: Path,
+) -> None:
+    port, endpoints = free_port(), 25
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"x-api-key {KEY}"}
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    rng = random.Random(7)
+    with WebhookReceiver(secret) as receiver:
+        root = receiver.url.removesuffix(receiver.path)
+        extra = ["--webhook-secret", secret]
+        for i in range(endpoints):
+            extra += ["--webhook-url", f"{root}/endpoint-{i}"]
+        for kill_number in range(5):
+            with server(tmp_path, port, *extra) as process:
+                async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as c:
+                    platform = await Platform(c).setup()
+                    if kill_number == 0:
+                        dataset = await platform.dataset_id()
+                        await platform.submit(
+                            dataset, timeout=HOUR, retries=2, emulator={"epoch_seconds": EPOCH}
+                        )
+                    advancing = asyncio.create_task(
+                        c.post("/_emulator/clock/advance", json={"seconds": 20 * 60})
+                    )
+                    await asyncio.sleep(rng.uniform(0.05, 0.6))
+                    kill(process)  # mid-advance: events and deliveries being written
+                    await asyncio.gather(advancing, return_exceptions=True)
+        with server(tmp_path, port, *extra):
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=300) as client:
+                platform = await Platform(client).setup()
+                await platform.advance(2 * 24 * HOUR)  # the run ends, every retry is due
+                events = await platform.events()
+                deliveries = (await client.get("/_emulator/webhooks/deliveries")).json()
+
+    posted = [
+        e for e in events
+        if e.get("run_id") and not e["type"].startswith("fault.")
+        and e["type"] != "checkpoint.saved"
+    ]  # fmt: skip
+    assert any(e["type"] == "run.completed" for e in posted)
+    urls = {f"{root}/endpoint-{i}" for i in range(endpoints)}
+    by_event: dict[int, set[str]] = {}
+    for delivery in deliveries:
+        by_event.setdefault(delivery["event_seq"], set()).add(delivery["url"])
+    assert {e["seq"]: urls for e in posted} == by_event  # all deliveries, for every event
+    assert {d["status"] for d in deliveries} == {"delivered"}
+    received = {
+        (r["path"], {k.lower(): v for k, v in r["headers"].items()}["webhook-id"])
+        for r in receiver.requests
+        if r["verified"]
+    }
+    for delivery in deliveries:  # each was sent, at least once
+        path = delivery["url"].removeprefix(root)
+        assert (path, delivery["message_id"]) in received

@@ -164,3 +164,18 @@ async def test_delete_override_and_reset_racing_the_clock_never_hang() -> None:
         run = await platform.submit(dataset, "after", emulator={"epoch_seconds": 1})
         await platform.advance(HOUR)
         assert (await platform.run(run["id"]))["status"] == "completed"
+
+
+async def test_an_attempt_that_cannot_start_ends_and_never_leaves_the_run_running(
+    backend: Emulator, platform: Platform
+) -> None:
+    dataset = await platform.dataset_id()
+    run = await platform.submit(dataset)  # priced by the cost model, from the dataset's rows
+    broken = backend.store.get("dataset", dataset)
+    del broken["number_of_rows"]  # a dataset document the cost model cannot read
+    backend.store.put("dataset", broken, scope=platform.project_id)
+    await platform.advance(HOUR)
+    failed = await platform.run(run["id"])
+    assert failed["status"] == "failed"
+    assert failed["attempts"][0]["outcome"] == "crashed"
+    assert "could not start: KeyError" in failed["error"]
