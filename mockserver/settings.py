@@ -49,6 +49,13 @@ class Settings:
     dataset_roots: tuple[Path, ...] = ()
     max_json_bytes: int = 64 * 1024 * 1024
     max_blocking_control_calls: int = 4
+    # Attempts compute in worker processes: how many at once (default: the cores left after one
+    # for the server), with how many torch threads each, and for how long one epoch may take
+    # (wall seconds) before the worker is stopped and the attempt crashes.
+    workers: int = max(1, (os.cpu_count() or 2) - 1)
+    worker_threads: int = 1
+    worker_wall_seconds: float = 600.0
+    executor: str = "local"  # or dask://HOST:PORT
 
     @property
     def default_credentials(self) -> list[str]:

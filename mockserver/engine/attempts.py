@@ -1,22 +1,28 @@
-"""The attempt engine: each attempt of a run is a simulation process that trains on the clock.
+"""The attempt engine: scheduling attempts and committing what their workers compute.
 
 The README's "Runs, attempts and the retry rule" section is the specification; ``retry.py`` holds
-the rule itself and ``faults.py`` what goes wrong on purpose. Here: scheduling attempts, charging
-each epoch its simulated cost through the trainer's hooks, committing each epoch at its end
-time, ending attempts (``completed``, ``timed_out``, ``crashed``, ``cancelled``) and picking up
-unfinished runs after a restart.
+the rule, ``faults.py`` what goes wrong on purpose, ``worker.py`` the training of one attempt in a
+worker process. Each attempt is also a simulation process here, the attempt's committer: it
+starts the worker, then takes the worker's results one by one — waiting, with the clock held, for
+a result not yet computed — and commits each at its simulated time. Workers compute ahead and in
+parallel; the clock never passes a time a worker may still produce an event for, so timelines are
+those of serial execution. Attempts end ``completed``, ``timed_out``, ``crashed`` (also when the
+worker dies or exceeds the wall-time guard) or ``cancelled`` (the worker is stopped).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
+import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, wait
 from typing import Any
 
 from qcog_mock.mockserver import costmodel
-from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.clock import isoformat, monotonic
 from qcog_mock.mockserver.documents import (
     Attempt,
     Checkpoint,
@@ -26,100 +32,25 @@ from qcog_mock.mockserver.documents import (
     load_run,
     save_run,
 )
-from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults
+from qcog_mock.mockserver.engine.executors import LocalProcesses
+from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.engine.retry import after_attempt
+from qcog_mock.mockserver.engine.worker import AttemptJob, Results, run_attempt
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Process, Simulation
 from qcog_mock.mockserver.store import Store
-from qcog_mock.trainer import ExperimentError, train
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[..., None]
 
 
-class AttemptTimedOut(Exception):
-    pass
-
-
 class AttemptCancelled(Exception):
     pass
 
 
-class InjectedCrash(RuntimeError):
-    pass
-
-
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch-{epoch:04d}"
-
-
-class AttemptContext:
-    """The trainer's context for one attempt: checkpoint hooks plus simulated-time accounting."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        process: Process,
-        run: Run,
-        number: int,
-        epoch_start: float,
-        deadline: float,
-        epoch_cost: float,
-        faults: FaultPlan,
-    ) -> None:
-        self.engine = engine
-        self.process = process
-        self.run = run
-        self.number = number
-        self.epoch_start = epoch_start
-        self.epoch_end = epoch_start
-        self.deadline = deadline
-        self.epoch_cost = epoch_cost
-        self.faults = faults
-        self.reached_epoch = 0
-        self._pending: dict[str, Any] | None = None
-
-    def load_last_checkpoint(self) -> dict[str, Any] | None:
-        return self.engine.last_checkpoint(self.run.id)
-
-    def _injected(self, fault: Any, epoch: int) -> None:
-        self.engine.emit(
-            "fault.injected", self.run, fault=fault.model_dump(), attempt=self.number, epoch=epoch
-        )
-
-    def on_epoch_start(self, epoch: int) -> None:
-        self.process.check()
-        self.reached_epoch = epoch
-        if (crash := self.faults.crash(self.number, epoch)) is not None:
-            self._injected(crash, epoch)
-            raise InjectedCrash(crash.message)
-        if (hang := self.faults.hang(self.number, epoch)) is not None:
-            self._injected(hang, epoch)
-            self.process.sleep_until(self.deadline)
-            raise AttemptTimedOut
-        cost = self.epoch_cost
-        if (slow := self.faults.slow(epoch)) is not None:
-            if epoch == slow.from_epoch:
-                self._injected(slow, epoch)
-            cost = slow.epoch_seconds
-        end = self.epoch_start + cost
-        if end > self.deadline:
-            # The epoch would end past the deadline: the attempt ends there, the epoch is lost.
-            self.process.sleep_until(self.deadline)
-            raise AttemptTimedOut
-        self.epoch_end = end
-
-    def save_checkpoint(self, **checkpoint: Any) -> None:
-        self._pending = checkpoint
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        self.process.sleep_until(self.epoch_end)
-        assert self._pending is not None, "the trainer saves a checkpoint before each epoch end"
-        self.engine.commit_epoch(self.run.id, self.number, self._pending, self.epoch_end)
-        self._pending = None
-        self.epoch_start = self.epoch_end
+POLL_SECONDS = 0.002  # how often a committer looks for its worker's next result
 
 
 class Engine:
@@ -131,7 +62,10 @@ class Engine:
         settings: Settings,
         server_faults: ServerFaults,
         emit: Emit,
+        executor: Executor,
     ) -> None:
+        self.executor = executor
+        self._slots = threading.BoundedSemaphore(settings.workers)  # attempts computing at once
         self.store = store
         self.sim = sim
         self.files = files
@@ -256,16 +190,7 @@ class Engine:
             epoch_start = now
 
         try:
-            context = AttemptContext(
-                self,
-                process,
-                run,
-                number,
-                epoch_start=epoch_start,
-                deadline=attempt.deadline,
-                epoch_cost=self.epoch_cost(run),
-                faults=self.server_faults.for_run(params.faults),
-            )
+            job = self._job(run, number, epoch_start, attempt.deadline)
         except Exception as error:  # it would fail the same way on every attempt
             logger.exception("Attempt %s of run %s could not start", number, run_id)
             self._finish(
@@ -273,29 +198,107 @@ class Engine:
                 f"could not start: {type(error).__name__}: {error}", retryable=False,
             )  # fmt: skip
             return
+        self._commit_worker(process, run, number, job)
+
+    def _job(self, run: Run, number: int, epoch_start: float, deadline: float) -> AttemptJob:
+        params = run.params
+        folder = self.files.root / "attempts" / run.id / str(number)
+        shutil.rmtree(folder, ignore_errors=True)  # results of an interrupted try: redone
+        folder.mkdir(parents=True)
         dataset = self.store.get("dataset", run.dataset_id)
-        dataset_path = str(self.files.dataset(run.dataset_id)) if dataset else "(deleted)"
-        experiment_params = {**params.stored(), "hyperparameters": params.hyperparameters}
+        return AttemptJob(
+            run_id=run.id,
+            number=number,
+            folder=str(folder),
+            data_root=str(self.files.root),
+            dataset_path=str(self.files.dataset(run.dataset_id)) if dataset else "(deleted)",
+            params={**params.stored(), "hyperparameters": params.hyperparameters},
+            epoch_start=epoch_start,
+            deadline=deadline,
+            epoch_cost=self.epoch_cost(run),
+            faults=[f.model_dump() for f in self.server_faults.for_run(params.faults).faults],
+            resume=self.last_checkpoint(run.id),
+            torch_threads=self.settings.worker_threads,
+        )
+
+    def _commit_worker(self, process: Process, run: Run, number: int, job: AttemptJob) -> None:
+        """Run the attempt's worker and commit its results, each at its simulated time."""
+        results = Results(job.folder)
+        worker: Future[Any] | None = None
         try:
-            result = train(context, dataset_path, params=experiment_params)
-        except AttemptTimedOut:
-            self._finish(
-                run_id, number, "timed_out", context.deadline,
-                f"timed out after {params.timeout} s (the per-attempt timeout) during epoch "
-                f"{context.reached_epoch}; the partial epoch is lost",
-            )  # fmt: skip
+            worker = self._start_worker(process, job)
+            for index in itertools.count(1):
+                result = self._next_result(process, results, index, worker)
+                process.sleep_until(result["at"])
+                if result["kind"] == "fault":
+                    fault = result["fault"]
+                    self.emit(
+                        "fault.injected", run, fault=fault, attempt=number, epoch=result["epoch"]
+                    )
+                elif result["kind"] == "epoch":
+                    self.commit_epoch(run.id, number, result)
+                else:
+                    self._end(run, number, result)
+                    return
         except AttemptCancelled:
-            self._finish(run_id, number, "cancelled", process.now, "cancelled: the run was deleted")
-        except ExperimentError as error:
-            self._finish(run_id, number, "crashed", process.now, str(error), retryable=False)
-        except Exception as error:
-            where = f" at epoch {context.reached_epoch}" if context.reached_epoch else ""
-            self._finish(
-                run_id, number, "crashed", process.now,
-                f"crashed{where}: {type(error).__name__}: {error}",
-            )  # fmt: skip
+            self._stop_worker(worker, results)
+            self._finish(run.id, number, "cancelled", process.now, "cancelled: the run was deleted")
+        except BaseException:  # the server stops: the attempt is picked up at restart
+            self._stop_worker(worker, results)
+            raise
+
+    def _start_worker(self, process: Process, job: AttemptJob) -> Future[Any]:
+        # A free worker slot; a deleted run stops waiting for one.
+        while not self._slots.acquire(timeout=0.05):
+            process.check()
+        try:
+            worker = self.executor.submit(run_attempt, job)
+        except BaseException:
+            self._slots.release()
+            raise
+        worker.add_done_callback(lambda _: self._slots.release())
+        return worker
+
+    def _next_result(
+        self, process: Process, results: Results, index: int, worker: Future[Any]
+    ) -> dict[str, Any]:
+        """Result ``index`` of the worker, once written; the clock waits meanwhile."""
+        waited_since = monotonic()
+        while (result := results.read(index)) is None:
+            process.check()  # a deleted run or a stopping server ends the wait
+            if worker.done() and (result := results.read(index)) is None:
+                error = worker.exception() or "the worker ended without a result"
+                return {"kind": "end", "outcome": "crashed", "at": process.now, "reason": (
+                    f"crashed: {error}"
+                )}  # fmt: skip
+            guard = self.settings.worker_wall_seconds
+            if monotonic() - waited_since > guard:
+                self._stop_worker(worker, results)
+                return {"kind": "end", "outcome": "crashed", "at": process.now, "reason": (
+                    f"crashed: the worker computed one epoch for more than {guard:g} wall "
+                    "seconds (the wall-time guard) and was stopped"
+                )}  # fmt: skip
+            wait([worker], timeout=POLL_SECONDS)
+        return result
+
+    def _stop_worker(self, worker: Future[Any] | None, results: Results) -> None:
+        results.request_stop()  # a worker elsewhere (Dask) stops at its next epoch
+        if worker is not None and isinstance(self.executor, LocalProcesses):
+            self.executor.kill(worker)
+
+    def _end(self, run: Run, number: int, end: dict[str, Any]) -> None:
+        outcome, at = end["outcome"], end["at"]
+        if outcome == "timed_out":
+            reason = (
+                f"timed out after {run.params.timeout} s (the per-attempt timeout) during epoch "
+                f"{end['reached_epoch']}; the partial epoch is lost"
+            )
+            self._finish(run.id, number, outcome, at, reason)
+        elif outcome == "crashed":
+            retryable = end.get("retryable", True)
+            self._finish(run.id, number, outcome, at, end["reason"], retryable=retryable)
         else:
-            self._finish(run_id, number, "completed", process.now, None, metrics=result["metrics"])
+            self._finish(run.id, number, "completed", at, None, metrics=end["metrics"])
 
     def epoch_cost(self, run: Run) -> float:
         params = run.params
@@ -327,29 +330,21 @@ class Engine:
         progress["train_loss_history"], progress["val_loss_history"] = train, val
         return checkpoint
 
-    def commit_epoch(self, run_id: str, number: int, checkpoint: dict[str, Any], at: float) -> None:
-        """Store an epoch's checkpoint and publish its metrics, at simulated time ``at``."""
-        epoch = int(checkpoint["current_epoch"])
-        name = checkpoint_name(epoch)
-        progress = checkpoint["other_states"]["progress"]
-        train_history, val_history = progress["train_loss_history"], progress["val_loss_history"]
-        # Each epoch writes a constant amount: the histories go to the store one row at a time.
-        other = {**checkpoint["other_states"]}
-        other["progress"] = {**progress, "train_loss_history": [], "val_loss_history": []}
-        stored = {**checkpoint, "other_states": other, "timestamp": isoformat(at)}
-        path = self.files.save_checkpoint(run_id, name, stored)
+    def commit_epoch(self, run_id: str, number: int, result: dict[str, Any]) -> None:
+        """Record an epoch the worker computed (its checkpoint file is written), at its time."""
+        epoch, name = int(result["epoch"]), result["name"]
         record = Checkpoint(
             name=name,
             epoch=epoch,
             attempt=number,
             run_id=run_id,
-            path=self.files.relative(path),
-            metrics=checkpoint["metrics"],
-            created_at=at,
+            path=result["path"],
+            metrics=result["metrics"],
+            created_at=result["at"],
         )
         with self._lock, self.store.transaction():  # the checkpoint, the run and the event
             self.store.put_checkpoint(run_id, record.to_doc())
-            self.store.add_epoch(run_id, epoch, train_history[-1], val_history[-1])
+            self.store.add_epoch(run_id, epoch, result["train_loss"], result["val_loss"])
             run = load_run(self.store, run_id)
             if run is None:
                 return
@@ -358,9 +353,9 @@ class Engine:
             run.metrics = {  # live metrics; the API adds the histories when it shows the run
                 "epoch": epoch,
                 "epochs": run.params.hyperparameters.epochs,
-                "train_loss": train_history[-1],
-                "val_loss": val_history[-1],
-                "best_val_loss": min(val_history),
+                "train_loss": result["train_loss"],
+                "val_loss": result["val_loss"],
+                "best_val_loss": result["best_val_loss"],
             }
             self.save(run)
             self.emit(
@@ -369,8 +364,8 @@ class Engine:
                 attempt=number,
                 checkpoint=name,
                 epoch=epoch,
-                train_loss=run.metrics["train_loss"],
-                val_loss=run.metrics["val_loss"],
+                train_loss=result["train_loss"],
+                val_loss=result["val_loss"],
             )
 
     def _finish(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
+from qcog_mock.mockserver.engine.executors import make_executor
 from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.files import Files
@@ -84,6 +85,7 @@ class Platform:
         self.files = Files(root)
         self.files.remove_orphans(self.store)
         self.cache = DeployedCache(self.files)
+        self.executor = make_executor(self.settings.executor)
         restarted = self.store.setting("seeded") is not None
         self._start()
         if restarted:
@@ -104,7 +106,9 @@ class Platform:
         self.sim.on_time_change = lambda _: self._save_clock()
         self.timeline = Timeline(store, self.clock)
         self.server_faults = ServerFaults(store)
-        self.engine = Engine(store, self.sim, self.files, s, self.server_faults, self.timeline.emit)
+        self.engine = Engine(
+            store, self.sim, self.files, s, self.server_faults, self.timeline.emit, self.executor
+        )
         self.webhooks = Webhooks(
             store,
             self.sim,
@@ -165,7 +169,7 @@ class Platform:
         self.webhooks.close()
 
     def close(self) -> None:
-        self._stop()
+        self._stop()  # stops this platform's workers; a shared pool stays warm for others
         self.store.close()
         if self._lock is not None:
             self._lock.release()

@@ -1,0 +1,230 @@
+"""Where attempts compute: a ``concurrent.futures.Executor`` seam.
+
+- ``LocalProcesses`` (the default): a pool of worker processes, each started once (torch
+  imported once) and reused attempt after attempt; ``kill`` ends one at once and the pool starts
+  another when needed. A worker reads its jobs from a pipe and exits when the pipe closes, so
+  workers end with the server, a SIGKILL included. One pool serves every platform of a process.
+- ``dask_executor("dask://HOST:PORT")``: a Dask cluster's executor, for those who outgrow one
+  machine (the optional ``dask`` extra). Its workers must share the data dir: checkpoints,
+  datasets and results travel through it.
+
+Workers report through files (``worker.Results``), so an executor only has to run a function and
+say when it has ended.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import pickle
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, BinaryIO
+
+_PR_SET_PDEATHSIG = 1
+_HEADER = struct.Struct("!Q")
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not end"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _send(stream: BinaryIO, value: Any) -> None:
+    data = pickle.dumps(value)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(stream.read(size))
+
+
+class _Worker:
+    """One worker process and the job it runs, if any."""
+
+    def __init__(self) -> None:
+        read, write = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "qcog_mock.mockserver.engine.executors", str(write)],
+            stdin=subprocess.PIPE,
+            pass_fds=(write,),
+        )
+        os.close(write)
+        self.results = os.fdopen(read, "rb")
+        self.future: Future[Any] | None = None
+
+    def run(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.future = future
+        assert self.process.stdin is not None
+        _send(self.process.stdin, (fn, args))  # type: ignore[arg-type]
+
+    def outcome(self) -> tuple[str, Any]:
+        """The running job's outcome; ("died", description) if the process ended."""
+        try:
+            return _receive(self.results)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return "died", f"the worker process {describe_exit(self.process.wait())}"
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+    def close(self) -> None:
+        self.kill()
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            self.results.close()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
+
+class LocalProcesses(Executor):
+    """A pool of reusable worker processes; ``kill(future)`` ends a running job at once."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._busy: dict[Future[Any], _Worker] = {}
+        self._lock = threading.Lock()
+        self._shutdown = False
+        # Workers are started by one thread that lives as long as the pool: Linux sends
+        # PDEATHSIG when the *thread* that started a process ends, not only the process.
+        self._requests: queue.Queue[Future[_Worker]] = queue.Queue()
+        threading.Thread(target=self._spawner, name="qcog-mock workers", daemon=True).start()
+
+    def _spawner(self) -> None:
+        while True:
+            request = self._requests.get()
+            try:
+                request.set_result(_Worker())
+            except Exception as error:
+                request.set_exception(error)
+
+    def _new_worker(self) -> _Worker:
+        request: Future[_Worker] = Future()
+        self._requests.put(request)
+        return request.result()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if kwargs:
+            raise TypeError("LocalProcesses.submit takes positional arguments only")
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("the executor has shut down")
+            worker = self._idle.pop() if self._idle else None
+        worker = worker or self._new_worker()
+        with self._lock:
+            self._busy[future] = worker
+        future.set_running_or_notify_cancel()
+        worker.run(future, fn, args)
+        threading.Thread(target=self._watch, args=(future, worker), daemon=True).start()
+        return future
+
+    def _watch(self, future: Future[Any], worker: _Worker) -> None:
+        kind, value = worker.outcome()
+        with self._lock:
+            self._busy.pop(future, None)
+            if kind != "died" and not self._shutdown:
+                self._idle.append(worker)
+        if kind == "died":
+            worker.close()
+            future.set_exception(WorkerDied(value))
+        elif kind == "error":
+            future.set_exception(RuntimeError(value))
+        else:
+            future.set_result(value)
+
+    def kill(self, future: Future[Any]) -> None:
+        with self._lock:
+            worker = self._busy.get(future)
+        if worker is not None:
+            worker.kill()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            workers = [*self._idle, *self._busy.values()]
+            self._idle.clear()
+        for worker in workers:
+            worker.close()
+
+
+_shared: LocalProcesses | None = None
+_shared_lock = threading.Lock()
+
+
+def local_processes() -> LocalProcesses:
+    """The process's one pool: every platform of a test session reuses its warm workers."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = LocalProcesses()
+            atexit.register(_shared.shutdown)
+        return _shared
+
+
+def dask_executor(address: str) -> Executor:
+    """The executor of the Dask scheduler at ``dask://HOST:PORT``."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SystemExit("--executor dask://… needs Dask: pip install 'qcog-mock[dask]'") from None
+    return Client(address.replace("dask://", "tcp://", 1)).get_executor(pure=False)
+
+
+def make_executor(spec: str) -> Executor:
+    if spec == "local":
+        return local_processes()
+    if spec.startswith("dask://"):
+        return dask_executor(spec)
+    raise ValueError(f"--executor: '{spec}' is neither 'local' nor dask://HOST:PORT")
+
+
+def serve_jobs(results_fd: int) -> None:
+    """A worker's main: run jobs from stdin until it closes (the server has gone)."""
+    # Not on Linux: no prctl; the closed pipe still ends the worker.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.nice(10)  # training yields to the server's request handling
+    import torch  # noqa: F401  (imported once, before the first job)
+
+    from qcog_mock.mockserver.engine import worker  # noqa: F401
+
+    jobs, results = sys.stdin.buffer, os.fdopen(results_fd, "wb")
+    while True:
+        try:
+            fn, args = _receive(jobs)
+        except EOFError:
+            return
+        try:
+            _send(results, ("ok", fn(*args)))
+        except Exception as error:
+            _send(results, ("error", f"{type(error).__name__}: {error}"))
+
+
+if __name__ == "__main__":
+    serve_jobs(int(sys.argv[1]))
