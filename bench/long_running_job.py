@@ -8,9 +8,11 @@ Printed, from one run of this script:
 
 1. simulated time, wall time and the compression ratio of the job submitted over HTTP in ``auto``
    mode, and the overhead ratio: that wall time ÷ the wall time of the same 100 epochs trained
-   directly by ``trainer.train`` in this process (target ≤ 1.25), each the fastest of two;
+   directly by ``trainer.train`` in this process with the same torch thread count as the server's
+   workers (target ≤ 1.15), each the fastest of three, and the per-epoch persistence cost (what a
+   committed epoch writes: checkpoint file, result record, SQLite rows);
 2. p50/p99 latency of ``GET`` run from 50 concurrent pollers while the same job trains, and on the
-   idle server afterwards (target: p99 under training ≤ 2× idle).
+   idle server afterwards (target: p99 under training ≤ 1.5× idle).
 
 The server runs in its own process; this one only generates data, trains directly and polls.
 
@@ -43,7 +45,7 @@ from qcog_mock.trainer.synthetic import write_synthetic_csv
 KEY = "bench-key"
 EPOCH_SECONDS = 3300
 POLLERS = 50
-REPEATS = 2  # the job alone, on each side; the fastest of each is compared
+REPEATS = 3  # the job alone, on each side; the fastest of each is compared
 
 
 def params() -> dict[str, Any]:
@@ -176,8 +178,38 @@ def main() -> None:
             direct_walls.append(time.perf_counter() - start)
         direct_wall = min(direct_walls)
         result = asyncio.run(measure(csv_path, Path(folder) / "server"))
+        persistence = persistence_per_epoch(Path(folder) / "server")
 
     report(result, direct, direct_wall, args.dates * args.rows_per_date)
+    total = persistence * 100
+    print(f"  per-epoch persistence    {persistence * 1000:8.2f} ms  (×100 epochs: {total:.2f} s)")
+
+
+def persistence_per_epoch(data_dir: Path, repeats: int = 50) -> float:
+    """Wall seconds one committed epoch costs in writes, replayed on the server's last
+    checkpoint: the file (temporary name, rename), the result record, the SQLite rows."""
+    from qcog_mock.mockserver.engine.worker import Results
+    from qcog_mock.mockserver.files import Files
+    from qcog_mock.mockserver.store import Store
+
+    files = Files(data_dir)
+    run_id = next((data_dir / "checkpoints").iterdir()).name
+    checkpoint = files.load_checkpoint(run_id, "epoch-0100")
+    store = Store(data_dir / "persistence.sqlite3")
+    results = Results(data_dir)
+    record = {"kind": "epoch", "at": 0.0, "metrics": checkpoint["metrics"]}
+    started = time.perf_counter()
+    for epoch in range(repeats):
+        files.save_checkpoint("bench", "epoch", checkpoint)
+        results.write(epoch + 1, record)
+        with store.transaction():
+            store.put_checkpoint("bench", {"name": f"e{epoch}", "epoch": epoch, **record})
+            store.add_epoch("bench", epoch, 0.1, 0.2)
+            store.put("run", {"id": "bench", "name": "bench", "metrics": record["metrics"]})
+            store.add_event(0.0, "checkpoint.saved", "bench", record)
+    elapsed = (time.perf_counter() - started) / repeats
+    store.close()
+    return elapsed
 
 
 def report(result: dict[str, Any], direct: dict[str, Any], direct_wall: float, rows: int) -> None:
@@ -200,7 +232,7 @@ def report(result: dict[str, Any], direct: dict[str, Any], direct_wall: float, r
     print(f"  wall time end to end     {wall:8.2f} s")
     print(f"  compression              {span / wall:8,.0f}× (simulated ÷ wall)")
     print(f"  direct trainer, same job {direct_wall:8.2f} s  (epochs {direct['epochs_completed']})")
-    print(f"  overhead ratio           {wall / direct_wall:8.3f}  (target ≤ 1.25)")
+    print(f"  overhead ratio           {wall / direct_wall:8.3f}  (target ≤ 1.15)")
     timings = ("total_training_time", "avg_epoch_time")
     same = {k: v for k, v in job["metrics"].items() if k not in timings}
     mine = {k: v for k, v in direct.items() if k not in timings}
@@ -214,7 +246,7 @@ def report(result: dict[str, Any], direct: dict[str, Any], direct_wall: float, r
         p50, p99 = statistics.median(values), percentile(values, 0.99)
         print(f"  {label:<9} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
     ratio = percentile(loaded, 0.99) / percentile(idle, 0.99)
-    print(f"  p99 under training ÷ idle: {ratio:.2f}  (target ≤ 2)")
+    print(f"  p99 under training ÷ idle: {ratio:.2f}  (target ≤ 1.5)")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def _speed(text: str) -> float:
     value = _positive(text)
     if value > MAX_SPEED:
@@ -75,7 +85,24 @@ def parser() -> argparse.ArgumentParser:
         help=f"simulated start time of a new data dir (default {DEFAULT_START}; 'now' for wall)",
     )
     serve.add_argument("--max-upload-mb", type=_positive, default=512.0)
-    serve.add_argument("--torch-threads", type=int, default=1, help="intra-op threads for training")
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        default=Settings.workers,
+        help=f"attempts computing at once, each in a worker process (default {Settings.workers})",
+    )
+    serve.add_argument(
+        "--executor",
+        default="local",
+        help="where workers run: local (processes on this machine) or dask://HOST:PORT",
+    )
+    serve.add_argument(
+        "--worker-timeout",
+        type=_positive,
+        default=Settings.worker_wall_seconds,
+        help="wall seconds one epoch may take before its worker is stopped (attempt crashed)",
+    )
+    serve.add_argument("--torch-threads", type=_count, default=1, help="torch threads per worker")
     serve.add_argument("--log-level", default="warning")
     serve.add_argument(
         "--webhook-url", action="append", default=[], help="a server-wide webhook (repeatable)"
@@ -154,14 +181,16 @@ def serve(args: argparse.Namespace) -> None:
         admin_username=args.admin_username,
         admin_password=args.admin_password,
         max_json_bytes=int(args.max_json_mb * 1024 * 1024),
+        workers=args.workers,
+        executor=args.executor,
+        worker_wall_seconds=args.worker_timeout,
+        worker_threads=args.torch_threads,
     )
     check_exposure(args.host, settings, args.allow_default_credentials)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    # Process-wide settings belong to the process that serves: training threads hold the GIL
-    # between torch calls, and a short switch interval lets the event loop answer requests
-    # within about a millisecond of wanting to.
+    # Process-wide settings belong to the process that serves. Training happens in workers;
+    # what the server itself computes (inferences) uses the same number of threads.
     torch.set_num_threads(args.torch_threads)
-    sys.setswitchinterval(0.001)
     try:
         app = create_app(settings=settings)
     except DataDirInUse as error:

@@ -1,0 +1,166 @@
+"""Attempts in worker processes: parallel yet the same timeline, killable, crash-isolated."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import select
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qcog_mock.mockserver.engine.executors import local_processes
+from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator, hyperparameters
+from tests.mockserver.test_restart import free_port, server
+
+HOUR = 3600
+
+
+async def three_runs(workers: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    async with emulator(workers=workers) as platform:
+        dataset = await platform.dataset_id()
+        runs = [
+            await platform.submit(
+                dataset,
+                f"job-{seed}",
+                hyperparameters=hyperparameters(seed=seed, epochs=6),
+                timeout=HOUR,
+                retries=2,
+                emulator={"epoch_seconds": 1500},
+            )
+            for seed in range(3)
+        ]
+        await platform.advance(12 * HOUR)
+        timeline = [(e["time"], e["type"], e.get("run_name")) for e in await platform.events()]
+        return timeline, [await platform.run(r["id"]) for r in runs]
+
+
+async def test_parallel_workers_give_the_timeline_and_metrics_of_one_worker() -> None:
+    serial_timeline, serial_runs = await three_runs(workers=1)
+    parallel_timeline, parallel_runs = await three_runs(workers=3)
+    assert parallel_timeline == serial_timeline
+    timings = {"total_training_time", "avg_epoch_time"}
+    for serial, parallel in zip(serial_runs, parallel_runs, strict=True):
+        assert parallel["attempts"] == serial["attempts"]
+        assert {k: v for k, v in parallel["metrics"].items() if k not in timings} == {
+            k: v for k, v in serial["metrics"].items() if k not in timings
+        }
+    outcomes = [a["outcome"] for a in serial_runs[0]["attempts"]]
+    assert outcomes == ["timed_out", "timed_out", "completed"]  # the retries were exercised
+
+
+async def test_a_worker_that_dies_is_a_crashed_attempt_and_a_retry_follows() -> None:
+    pool = local_processes()
+    async with emulator() as platform:
+        dataset = await platform.dataset_id()
+        run = await platform.submit(
+            dataset, retries=1, hyperparameters=hyperparameters(epochs=10_000),
+            emulator={"epoch_seconds": 1},
+        )  # fmt: skip
+        await platform.advance(6)  # the attempt has started; its worker trains ahead
+        (worker,) = pool._busy.values()
+        os.kill(worker.process.pid, signal.SIGKILL)  # as the OOM killer would
+        await platform.advance(60)
+        after = await platform.run(run["id"])
+        await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
+    first = after["attempts"][0]
+    assert first["outcome"] == "crashed"
+    assert "the worker process was killed by SIGKILL" in first["reason"]
+    assert after["status"] in ("pending", "running") and after["retries_used"] == 1
+
+
+async def test_an_epoch_beyond_the_wall_time_guard_ends_its_worker() -> None:
+    async with emulator(worker_wall_seconds=0.05) as platform:
+        dataset = await platform.dataset_id(content=dataset_csv(rows=3000))
+        run = await platform.submit(
+            dataset, hyperparameters=hyperparameters(epochs=3, batch_size=1, hilbert_space_dims=32)
+        )
+        await platform.advance(HOUR)
+        crashed = await platform.run(run["id"])
+    assert crashed["status"] == "failed"
+    assert "wall-time guard" in crashed["attempts"][0]["reason"]
+
+
+def wait_for_exit(pid: int, timeout: float = 10) -> bool:
+    """Whether process ``pid`` has ended within ``timeout`` wall seconds (no polling)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], timeout)[0])
+    finally:
+        os.close(descriptor)
+
+
+async def test_delete_stops_the_worker_at_once() -> None:
+    pool = local_processes()
+    async with emulator() as platform:
+        dataset = await platform.dataset_id()
+        run = await platform.submit(
+            dataset, hyperparameters=hyperparameters(epochs=10_000), emulator={"epoch_seconds": 1}
+        )
+        await platform.advance(6)  # the attempt has started; its worker trains ahead
+        (worker,) = pool._busy.values()
+        deleted = await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
+        assert deleted.status_code == 200
+        assert wait_for_exit(worker.process.pid)  # stopped, not left to train 10,000 epochs
+
+
+async def test_workers_end_with_a_killed_server(tmp_path: Path) -> None:
+    port = free_port()
+    headers = {"Authorization": f"x-api-key {KEY}"}
+    with server(tmp_path, port) as process:
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            platform = await Platform(client).setup()
+            dataset = await platform.dataset_id()
+            await platform.submit(
+                dataset, hyperparameters=hyperparameters(epochs=10_000),
+                emulator={"epoch_seconds": 1},
+            )  # fmt: skip
+            await platform.advance(6)
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "engine.executors"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert children, "the server trains in a worker process"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert all(wait_for_exit(int(pid)) for pid in children), "a worker outlived the server"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="the dask extra is not installed (pip install 'qcog-mock[dask]')",
+)
+async def test_attempts_run_on_a_dask_cluster_with_the_same_timeline(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1")
+    with cluster:
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        local_timeline, local_runs = await three_runs(workers=2)
+        async with emulator(workers=2, executor=address) as platform:
+            dataset = await platform.dataset_id()
+            runs = [
+                await platform.submit(
+                    dataset,
+                    f"job-{seed}",
+                    hyperparameters=hyperparameters(seed=seed, epochs=6),
+                    timeout=HOUR,
+                    retries=2,
+                    emulator={"epoch_seconds": 1500},
+                )
+                for seed in range(3)
+            ]
+            await platform.advance(12 * HOUR)
+            timeline = [(e["time"], e["type"], e.get("run_name")) for e in await platform.events()]
+            dask_runs = [await platform.run(r["id"]) for r in runs]
+    assert timeline == local_timeline
+    assert [r["attempts"] for r in dask_runs] == [r["attempts"] for r in local_runs]
