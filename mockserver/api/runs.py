@@ -50,8 +50,10 @@ def list_runs(
     )
 
 
+# Async, unlike most handlers: reading a run is a few quick lookups, the request polled most,
+# and a hop through the thread pool (twice, with response validation) would cost more than it.
 @router.get("/{value}", response_model=schemas.Run)
-def get_run(
+async def get_run(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> dict[str, Any]:
     return platform.runs.get(pid, value, identifier)

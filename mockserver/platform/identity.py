@@ -33,6 +33,7 @@ class Identity:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.store = shared.store
+        self._principals: dict[str, Principal] = {}
 
     # Seed -----------------------------------------------------------------------------------
 
@@ -98,11 +99,7 @@ class Identity:
             raise Unauthorized(f"Missing API key: {hint}.")
         scheme, _, credential = authorization.strip().partition(" ")
         if scheme.lower() == "x-api-key" and credential.strip():
-            key = self.store.find("api_key", credential.strip())
-            if key is None:
-                raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
-            user = self.store.get("user", key["user_id"]) or {}
-            return Principal(user, key["project_id"], user.get("system_role") == "admin")
+            return self._by_key(credential.strip(), hint)
         if scheme.lower() == "basic":
             try:
                 username, _, password = base64.b64decode(credential).decode().partition(":")
@@ -116,6 +113,19 @@ class Identity:
                 return Principal(self.admin_user(), None, True)
             raise Unauthorized("Invalid basic credentials.")
         raise Unauthorized(f"Invalid authorization scheme: {hint}.")
+
+    def _by_key(self, secret: str, hint: str) -> Principal:
+        # Keys and their users never change once made (a reset builds a new Identity), so a
+        # key's principal is looked up once: every request authenticates.
+        if (known := self._principals.get(secret)) is not None:
+            return known
+        key = self.store.find("api_key", secret)
+        if key is None:
+            raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
+        user = self.store.get("user", key["user_id"]) or {}
+        principal = Principal(user, key["project_id"], user.get("system_role") == "admin")
+        self._principals[secret] = principal
+        return principal
 
     def whoami(self, principal: Principal) -> dict[str, Any]:
         project = self.store.get("project", principal.project_id) if principal.project_id else None
