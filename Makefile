@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench tools clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_trainer.py
+
+# Debian tools the benchmarks use (bench/responsiveness.py needs wrk); run as root.
+tools:
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
