@@ -75,13 +75,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, hint = self._limit(scope["path"])
-        too_large = StarletteHTTPException(
-            413, f"The request body is larger than this route's limit of {limit} bytes ({hint})."
-        )
+        detail = f"The request body is larger than this route's limit of {limit} bytes ({hint})."
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = JSONResponse({"detail": too_large.detail}, status_code=413)
-            await response(scope, receive, send)
+            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
             return
         received = 0
 
@@ -91,7 +88,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise too_large  # the routes' body parsing lets HTTP errors through
+                    # The routes' body parsing lets HTTP errors through.
+                    raise StarletteHTTPException(413, detail)
             return message
 
         await self.app(scope, counted, send)

@@ -34,6 +34,7 @@ class Identity:
         self.shared = shared
         self.store = shared.store
         self._principals: dict[str, Principal] = {}
+        self._projects: dict[str, dict[str, Any]] = {}
 
     # Seed -----------------------------------------------------------------------------------
 
@@ -202,10 +203,14 @@ class Identity:
         return found
 
     def get_project(self, project_id: str) -> dict[str, Any]:
+        # Every project-scoped request reads its project: kept, and replaced when it changes.
+        if (known := self._projects.get(project_id)) is not None:
+            return dict(known)
         found = self.store.get("project", project_id)
         if found is None:
             raise NotFound("Project", project_id)
-        return found
+        self._projects[project_id] = found
+        return dict(found)
 
     def create_project(
         self, name: str, description: str | None, members: list[dict[str, Any]]
@@ -244,6 +249,7 @@ class Identity:
             project["description"] = changes["description"]
         project["updated_at"] = self.shared.now()
         self.store.put("project", project)
+        self._projects[project_id] = dict(project)
         return project
 
     def create_api_key(self, user_id: str, project_id: str | None) -> dict[str, Any]:
