@@ -3,7 +3,8 @@
     .venv/bin/python bench/responsiveness.py [--seconds 8] [--connections 16]
 
 Starts the server in its own process, trains one run to have something to read, then runs wrk
-(Debian's ``wrk``; ``make tools`` installs it) against ``GET …/experiment_runs/{id}`` on the idle
+(Debian's ``wrk``, one thread, so that the load generator takes one core at most; ``make tools``
+installs it) against ``GET …/experiment_runs/{id}`` on the idle
 server, and again while two long runs train in the workers. Prints requests per second and
 p50/p99 latency of each, and the p99 ratio (goal ≤ 1.5; throughput goal ≥ 2,000 req/s).
 """
