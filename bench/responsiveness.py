@@ -59,7 +59,7 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     output = subprocess.run(
         [
             "wrk",
-            "-t2",
+            "-t1",
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
