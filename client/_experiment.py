@@ -50,17 +50,18 @@ class ExperimentRunParameters(TypedDict, total=False):
 def _csv_text(dataset: Any) -> str:
     if hasattr(dataset, "to_csv"):
         return dataset.to_csv(index=False)
-    if isinstance(dataset, Path) or (isinstance(dataset, str) and Path(dataset).is_file()):
-        return Path(dataset).read_text()
+    if isinstance(dataset, str | Path):  # a str is a path, as for the real client
+        path = Path(dataset)
+        if not path.is_file():
+            raise FileNotFoundError(f"No such file: {path}")
+        return path.read_text()
     if isinstance(dataset, bytes):
         return dataset.decode()
     if isinstance(dataset, io.IOBase) or hasattr(dataset, "read"):
         content = dataset.read()
         return content.decode() if isinstance(content, bytes) else str(content)
-    if isinstance(dataset, str):
-        return dataset  # CSV text
     raise TypeError(
-        f"Cannot send a {type(dataset).__name__}: give a DataFrame, a path or CSV text."
+        f"Cannot send a {type(dataset).__name__}: give a DataFrame, a path or a file object."
     )
 
 
@@ -245,10 +246,8 @@ class ExperimentClient(Initializer):
             return result
         run = result["response"]
         self._experiment_run_id = run["id"]
-        # `run_id` is an addition: the platform's docs read it, the real client never set it.
-        return {
-            "response": {"status": "Experiment Started", "experiment_run": run, "run_id": run["id"]}
-        }
+        # Exactly the real client's answer: the docs read a `run_id` it has never returned.
+        return {"response": {"status": "Experiment Started", "experiment_run": run}}
 
     @enveloped
     async def get_experiment_run(self, run_name: str | None = None) -> DictResponse:
@@ -347,19 +346,15 @@ class ExperimentClient(Initializer):
     @enveloped
     async def create_deployment(
         self,
-        deployment_name: str | None = None,
+        deployment_name: str,
         version: str | None = None,
         release_notes: str | None = None,
         *,
         run_name: str | None = None,
         criterion: Criterion | None = None,
         checkpoint_name: str | None = None,
-        name: str | None = None,
     ) -> DictResponse:
-        """``name=`` is accepted as ``deployment_name`` (the platform's docs use it)."""
-        deployment_name = deployment_name or name
-        if not deployment_name:
-            return {"error": "No deployment name provided (deployment_name=...)."}
+        """The real signature: the docs' ``name=`` is a TypeError, as on the platform."""
         path = await self._run_path(run_name)
         body = {
             "deployment_name": deployment_name,

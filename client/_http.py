@@ -4,7 +4,8 @@ Envelope (the real client's rule): the body is parsed as JSON whatever the statu
 ``detail`` makes ``{"error": detail}``, anything else ``{"response": body}``. Where the real client
 would raise — no connection, a body that is not JSON — this one returns ``{"error": message}``.
 
-Without any credentials, every call returns ``{"error": "No API key found. …"}``.
+Without any credentials the constructor raises ``ValueError("No API key found. …")``, as the real
+client does.
 
 Configuration: the base URL is ``base_url`` or the one ``QCOG_ENV`` names (``DEV``, the default,
 is ``http://localhost:8001/api``); requests go to ``{base_url}/v1/{path}``. Credentials, in order:
@@ -114,17 +115,11 @@ class HttpClient:
     ) -> None:
         self.base_url = (base_url or get_base_url()).rstrip("/")
         self.url = f"{self.base_url}/{API_VERSION}/"
-        # Without credentials every call answers {"error": NO_KEY}, rather than the constructor
-        # raising: client-side problems come back in the envelope like server-side ones.
-        self._problem: str | None = None
-        self.credentials = Credentials()
+        # As the real client: no credentials at all is a ValueError here, at construction.
         if basic_auth_username and basic_auth_password:
             self.credentials = Credentials(basic=(basic_auth_username, basic_auth_password))
         else:
-            try:
-                self.credentials = Credentials(api_key=resolve_api_key(api_key))
-            except ValueError as error:
-                self._problem = str(error)
+            self.credentials = Credentials(api_key=resolve_api_key(api_key))
         self._client = httpx.AsyncClient(
             headers=self.credentials.headers(),
             auth=self.credentials.auth(),
@@ -143,8 +138,6 @@ class HttpClient:
         data: Any = None,
         params: dict[str, Any] | None = None,
     ) -> DictResponse:
-        if self._problem:
-            return {"error": self._problem}
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.url + path.lstrip("/")
         try:
@@ -156,8 +149,6 @@ class HttpClient:
     async def upload_file(
         self, path: str, stream: IO[bytes], params: dict[str, Any] | None = None
     ) -> DictResponse:
-        if self._problem:
-            return {"error": self._problem}
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.url + path.lstrip("/")
         name = Path(getattr(stream, "name", "file") or "file").name

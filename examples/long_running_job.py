@@ -94,7 +94,8 @@ async def main() -> None:
     )
     if "error" in submitted:
         raise SystemExit(f"Submission failed: {submitted['error']}")
-    print(f"Submitted run {submitted['response']['run_id']}; waiting on the emulator's clock…")
+    run_id = submitted["response"]["experiment_run"]["id"]
+    print(f"Submitted run {run_id}; waiting on the emulator's clock…")
 
     run = await wait_for_run(client, "long-running-job")  # an extension: seconds, not days
     print(f"Status: {run['status']}")

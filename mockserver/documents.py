@@ -156,7 +156,6 @@ class Run:
             "status": self.status,
             "metrics": self.metrics,
             "errors": self.errors or None,
-            "error": self.errors[-1] if self.errors and self.status == "failed" else None,
             "local_webhook_url": self.local_webhook_url,
             "timeout": self.params.timeout,
             "retries": self.params.retries,
@@ -169,7 +168,7 @@ class Run:
             "runtime_limit_seconds": self.runtime_limit(),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
-        }
+        } | ({"error": self.errors[-1]} if self.errors and self.status == "failed" else {})
 
 
 @dataclass

@@ -23,7 +23,8 @@ from qcog_mock.trainer.hyperparameters import (
     parse_hyperparameters,
 )
 
-GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "V100")
+# Every GPU type the platform's documentation and clients name.
+GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "H100", "V100")
 # What a CPU emulator can honour (the README's "Limits"): a 64-dimensional Hilbert space is
 # about 6 s per epoch on the guide's data; 7 qubits alone need a 2 GB Pauli basis.
 MAX_HILBERT_DIMS = 64
@@ -86,8 +87,15 @@ def validate_params(params: Any, *, max_retries: int, allowed_gpus: list[str]) -
     problems = _range_problems(resources, max_retries, allowed_gpus)
     if problems:
         raise Invalid(" ".join(problems))
+    raw = params["hyperparameters"]
+    if isinstance(raw, dict) and "target" in raw:
+        # The platform validates with the current types, which know only `targets`.
+        raise Invalid(
+            "params.hyperparameters.target: the platform's hyperparameter types name this field "
+            "'targets'; send targets=… (qcog_types' models accept target= and send targets)."
+        )
     try:
-        hyperparameters = parse_hyperparameters(params["hyperparameters"])
+        hyperparameters = parse_hyperparameters(raw)
     except pydantic.ValidationError as error:
         raise Invalid(pydantic_problems("params.hyperparameters", error)) from None
     except ValueError as error:

@@ -217,7 +217,7 @@ class Run(_Open):
     metadata: dict[str, Any]
     metrics: dict[str, Any] | None
     errors: list[str] | None
-    error: str | None
+    error: str | None = None  # present only when the run failed, as the docs' examples test
     attempts: list[Attempt]
     current_attempt: int | None
     max_attempts: int

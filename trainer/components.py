@@ -6,23 +6,24 @@ Rules kept from the public experiment:
   any of its substrings and that no earlier spec took (first match wins); the rest form one last
   group with ``default_params``. Groups do not inherit ``default_params`` (a group without ``lr``
   gets the optimizer class's default).
-- the loss is ``torch.nn.<type>(**params)``; list values of tensor-typed params (``weight``,
-  ``pos_weight``) become float tensors.
-- the scheduler is ``torch.optim.lr_scheduler.<type>(optimizer, **params)``; ``ReduceLROnPlateau``
-  takes ``monitor`` (default ``val_loss``) out of its params and steps on that metric once per
-  epoch. Other schedulers step once per epoch, or once per batch with ``interval="step"`` (which
-  the public experiment accepts but never steps).
+- the optimizer is ``torch.optim.<type>(param_groups)`` with no other keyword: an unknown key in
+  a group is kept silently, as torch keeps it.
+- the loss is ``torch.nn.<type>(**params)`` and the scheduler
+  ``torch.optim.lr_scheduler.<type>(optimizer, **params)``, params passed unchanged: what torch
+  refuses (a list for a loss ``weight``, ``monitor`` for ``ReduceLROnPlateau``) fails as on the
+  platform. ``ReduceLROnPlateau`` steps on ``val_loss`` once per epoch; other schedulers step once
+  per epoch, or once per batch with ``interval="step"`` (which the public experiment accepts but
+  never steps).
 - early stopping: an improvement is ``value < best − min_delta`` (``mode="min"``) or
   ``value > best + min_delta`` (``"max"``); after ``patience`` epochs without one, training stops.
 
-Every constructor error (an unknown keyword, a bad value) becomes a ``ConfigurationError`` naming
-the hyperparameter field.
+Every constructor error becomes a ``ConfigurationError`` (not retried) with torch's message, the
+hyperparameter field and a hint of the fix.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,6 @@ from qcog_mock.trainer.hyperparameters import (
 logger = logging.getLogger(__name__)
 
 EPOCH_METRICS = ("train_loss", "val_loss")
-_TENSOR_LOSS_PARAMS = ("weight", "pos_weight")
 
 
 def param_groups(model: nn.Module, config: OptimizerConfig) -> list[dict[str, Any]]:
@@ -66,43 +66,29 @@ def param_groups(model: nn.Module, config: OptimizerConfig) -> list[dict[str, An
     return groups
 
 
-def _construct(field: str, cls: type, *args: Any, **kwargs: Any) -> Any:
+def _construct(field: str, hint: str, cls: type, *args: Any, **kwargs: Any) -> Any:
     try:
         return cls(*args, **kwargs)
-    except (TypeError, ValueError, KeyError) as error:
-        raise ConfigurationError(f"{field}: {cls.__name__} could not be built: {error}") from None
-
-
-def _check_optimizer_keys(cls: type, config: OptimizerConfig) -> None:
-    # torch keeps unknown keys in a param group silently; a typo such as "lrr" would be ignored.
-    accepted = set(inspect.signature(cls).parameters) - {"params"}
-    places = [("optimizer_config.default_params", config.default_params)] + [
-        (f"optimizer_config.group_params[{i}].params", group.params)
-        for i, group in enumerate(config.group_params or [])
-    ]
-    for field, params in places:
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise ConfigurationError(
-                f"{field}: {unknown} not accepted by {cls.__name__}; "
-                f"its parameters are {sorted(accepted)}."
-            )
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ConfigurationError(
+            f"{field}: {cls.__name__} could not be built: {type(error).__name__}: {error}. "
+            f"Hint: {hint}"
+        ) from None
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
     cls = registry.optimizer_class(config.type)
-    _check_optimizer_keys(cls, config)
-    return _construct("optimizer_config", cls, param_groups(model, config))
+    hint = f"give {cls.__name__}'s own parameters in default_params and group params."
+    return _construct("optimizer_config", hint, cls, param_groups(model, config))
 
 
 def build_loss(config: LossFunctionConfig) -> nn.Module:
-    params = {
-        key: torch.tensor(value, dtype=torch.float32)
-        if key in _TENSOR_LOSS_PARAMS and isinstance(value, list | tuple)
-        else value
-        for key, value in config.params.items()
-    }
-    return _construct("loss_fn_config", registry.loss_class(config.type), **params)
+    cls = registry.loss_class(config.type)
+    hint = (
+        f"params go to torch.nn.{cls.__name__} unchanged; a tensor parameter such as weight "
+        "cannot be given as a JSON list — leave it out."
+    )
+    return _construct("loss_fn_config", hint, cls, **config.params)
 
 
 def _check_monitor(monitor: str, message: str) -> None:
@@ -131,15 +117,15 @@ class Scheduler:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig) -> Scheduler:
     cls = registry.scheduler_class(config.type)
-    params = dict(config.params)
-    monitor = None
-    if cls is torch.optim.lr_scheduler.ReduceLROnPlateau:
-        monitor = params.pop("monitor", "val_loss")
-        _check_monitor(
-            monitor, f"scheduler_config.params.monitor: '{monitor}' is not a reported metric."
-        )
-    scheduler = _construct("scheduler_config", cls, optimizer, **params)
-    return Scheduler(scheduler, config.interval, monitor)
+    plateau = cls is torch.optim.lr_scheduler.ReduceLROnPlateau
+    hint = (
+        "remove monitor: the experiment passes every param to ReduceLROnPlateau, which steps "
+        "on val_loss."
+        if plateau and "monitor" in config.params
+        else f"params go to {cls.__name__} unchanged; give only its own parameters."
+    )
+    scheduler = _construct("scheduler_config", hint, cls, optimizer, **config.params)
+    return Scheduler(scheduler, config.interval, "val_loss" if plateau else None)
 
 
 class EarlyStopping:

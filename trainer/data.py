@@ -153,36 +153,27 @@ def to_table(frame: pd.DataFrame, features: list[str], targets: list[str]) -> Ta
     return Table(features, targets, inputs, outputs)
 
 
-def inference_columns(
-    frame: pd.DataFrame, features: list[str], targets: list[str]
-) -> tuple[list[str], list[str]]:
-    """Check an inference file against the training features: (features, ignored targets).
-
-    The columns must be the training features, in training order. Target columns, if present,
-    are ignored; any other difference is an error naming the columns.
-    """
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    ignored = [c for c in columns if c in targets]
-    given = [c for c in columns if c not in targets]
-    missing = [f for f in features if f not in given]
-    extra = [c for c in given if c not in features]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {_preview(missing)}")
-        if extra:
-            parts.append(f"unexpected {_preview(extra)}")
+def positional_columns(
+    columns: list[str], features: list[str] | None, targets: list[str], inputs: int
+) -> list[str]:
+    """Check an inference file read by position, as the public ``predict`` reads it: the column
+    count must be the model's input count; name differences are notes, not errors."""
+    if len(columns) != inputs:
+        given = [c for c in columns if c in targets]
+        hint = f", without the target column(s) {given}" if given else ""
         raise DatasetError(
-            f"The inference columns do not match the model's training features: "
-            f"{'; '.join(parts)}. Expected {_preview(features)}."
+            f"The inference data has {len(columns)} columns; the model takes {inputs} inputs, "
+            f"read by position. Send exactly the {inputs} feature columns in training "
+            f"order{hint}."
         )
-    if given != features:
-        raise DatasetError(
-            "The inference columns are the training features in a different order. "
-            f"Expected the order {_preview(features)}."
-        )
-    return features, ignored
+    if features is None or columns == features:
+        return []
+    differ = [
+        (i + 1, c, f) for i, (c, f) in enumerate(zip(columns, features, strict=True)) if c != f
+    ]
+    pairs = ", ".join(f"column {i} '{c}' is read as '{f}'" for i, c, f in differ[:5])
+    more = f" (and {len(differ) - 5} more)" if len(differ) > 5 else ""
+    return [f"Columns are read by position; their names differ from training: {pairs}{more}."]
 
 
 def check_operator_counts(table: Table, input_count: int, output_count: int) -> None:

@@ -129,10 +129,24 @@ def _preflight(model: nn.Module, loss_fn: nn.Module, table: data.Table) -> None:
         )
 
 
+def _check_device(device: str) -> None:
+    """An explicit device torch cannot use here fails, as the experiment's ``.to(device)`` would;
+    ``auto`` (and ``cpu``) train on the CPU."""
+    if device in ("auto", "cpu"):
+        return
+    try:
+        torch.zeros(1).to(device)
+    except (AssertionError, RuntimeError) as error:
+        raise ConfigurationError(
+            f"device: {device!r} is not available: {type(error).__name__}: {error}. Hint: this "
+            "instance has no such device; use device='cpu' or 'auto'."
+        ) from None
+    logger.info("device=%r: qcog-mock trains on the CPU.", device)
+
+
 def train(context: Any, dataset_path: Any, *, params: dict[str, Any]) -> dict[str, Any]:
     hp = hyperparameters_from(params)
-    if hp.device != "cpu":
-        logger.info("device=%r: qcog-mock trains on the CPU.", hp.device)
+    _check_device(hp.device)
     _check_location(context, dataset_path)
 
     frame = data.read_csv(dataset_path)
@@ -318,8 +332,10 @@ def predict(
 ) -> dict[str, Any]:
     """Predictions of a checkpoint's model on a CSV given as ``dataset_path`` or ``dataset_buffer``.
 
-    The columns must be the training features in training order; target columns are ignored.
-    Returns ``{"predictions": [[...], ...]}``, one list of ``output_operator_count`` values per row.
+    As the public ``predict``: every column is an input, read by position as float32. A wrong
+    column count is an error with a hint; names that differ from the training features are
+    reported in ``notes``. Returns ``{"predictions": [[...], ...], "notes": [...]}``, one list of
+    ``output_operator_count`` values per row.
     """
     path, buffer = params.get("dataset_path"), params.get("dataset_buffer")
     if path:
@@ -337,19 +353,12 @@ def predict(
 
     frame = data.read_csv(source)
     other = checkpoint.get("other_states") or {}
-    features = other.get("input_features")
-    if features is None:  # a checkpoint without column names: every column is an input
-        features = [str(c) for c in frame.columns]
-    else:
-        features, ignored = data.inference_columns(frame, features, other.get("targets", []))
-        if ignored:
-            logger.info("Ignoring target column(s) %s in the inference data.", ignored)
-    inputs = data.input_tensor(frame, features)
-    if inputs.shape[1] != hp.input_operator_count:
-        raise DatasetError(
-            f"The inference data has {inputs.shape[1]} columns; the model takes "
-            f"{hp.input_operator_count} inputs."
-        )
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    notes = data.positional_columns(
+        columns, other.get("input_features"), other.get("targets") or [], hp.input_operator_count
+    )
+    inputs = data.input_tensor(frame, columns)
     with torch.no_grad():
         predictions = torch.cat([model(chunk) for chunk in inputs.split(_PREDICT_BATCH)])
-    return {"predictions": predictions.tolist()}
+    return {"predictions": predictions.tolist(), "notes": notes}

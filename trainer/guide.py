@@ -19,7 +19,7 @@ def guide_hyperparameters(**overrides: Any) -> dict[str, Any]:
         "epochs": 100,
         "batch_size": 2000,
         "seed": 24,
-        "target": TARGET,
+        "targets": TARGET,
         "device": "cpu",
         "input_operator_count": 77,
         "output_operator_count": 1,

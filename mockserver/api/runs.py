@@ -16,6 +16,7 @@ router = APIRouter(prefix="/projects/{pid}/experiment_runs", tags=["experiment r
 @router.post(
     "",
     response_model=schemas.Run,
+    response_model_exclude_unset=True,  # no "error" key unless the run failed
     status_code=201,
     description=(
         "Submit a training run. params: hyperparameters, cpu_count, memory (MB), timeout "
@@ -32,7 +33,7 @@ def create_run(
     return platform.runs.create(pid, body, optional(local_webhook_url))
 
 
-@router.get("", response_model=list[schemas.Run])
+@router.get("", response_model=list[schemas.Run], response_model_exclude_unset=True)
 def list_runs(
     pid: ProjectIdDep,
     platform: PlatformDep,

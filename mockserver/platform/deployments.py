@@ -153,20 +153,14 @@ class Deployments:
         return self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
 
     def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
-        """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``.
-
-        The columns must be the training features in training order; target columns are
-        ignored, and the response says so in ``notes``.
-        """
+        """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``:
+        columns by position, as the platform's ``predict``; name differences in ``notes``."""
         deployment = self.get(project_id, run_id, deployment_id, "id")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise Invalid("dataset_file: not valid Unicode text; send the CSV as UTF-8.") from None
         checkpoint = self.cache.get(deployment["run_id"], deployment["checkpoint_name"])
-        targets = (checkpoint.get("other_states") or {}).get("targets") or []
-        header = [c.strip().strip('"') for c in text.split("\n", 1)[0].split(",")]
-        ignored = [c for c in header if c in targets]
         try:
             result = predict({}, checkpoint, params={"dataset_buffer": text})
         except ExperimentError as error:
@@ -177,8 +171,8 @@ class Deployments:
             "deployment": deployment["name"],
             "checkpoint_name": deployment["checkpoint_name"],
         }
-        if ignored:
-            response["notes"] = [f"Ignored target column(s) {ignored} in the inference data."]
+        if result["notes"]:
+            response["notes"] = result["notes"]
         return response
 
     def infer_dataset(

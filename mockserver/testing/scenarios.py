@@ -251,7 +251,7 @@ class _Session:
     async def _submit(self, story: Story, name: str) -> None:
         run = next(r for r in self.scenario.runs if r.name == name)
         hyperparameters = {
-            "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "target": TARGET,
+            "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "targets": TARGET,
             "input_operator_count": self.features, "output_operator_count": 1,
             "hilbert_space_dims": 2,
             "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},

@@ -30,7 +30,7 @@ def hyperparameters(**overrides: Any) -> dict[str, Any]:
         "epochs": 6,
         "batch_size": 16,
         "seed": 3,
-        "target": TARGET,
+        "targets": TARGET,
         "input_operator_count": FEATURES,
         "output_operator_count": 1,
         "hilbert_space_dims": 2,

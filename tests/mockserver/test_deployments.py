@@ -152,7 +152,7 @@ async def test_deployment_names_are_unique_and_versions_accept_a_leading_v(
     assert again.status_code == 409
 
 
-async def test_inference_columns_are_checked_and_targets_ignored_with_a_note(
+async def test_inference_reads_columns_by_position_and_notes_other_names(
     platform: Platform,
 ) -> None:
     run = await trained(platform)
@@ -160,20 +160,23 @@ async def test_inference_columns_are_checked_and_targets_ignored_with_a_note(
     url = f"{runs(platform, run)}/deployments/{deployment['id']}/inferences/sync"
     rows = panel().tail(5)
 
+    # Columns are read by position, as the platform's predict reads them.
     with_target = await platform.client.post(url, json={"dataset_file": rows.to_csv(index=False)})
-    assert with_target.status_code == 200
-    assert with_target.json()["notes"] == [
-        f"Ignored target column(s) ['{TARGET}'] in the inference data."
-    ]
+    assert with_target.status_code == 422
+    assert f"without the target column(s) ['{TARGET}']" in with_target.json()["detail"]
     missing = await platform.client.post(
         url, json={"dataset_file": rows.drop(columns=[TARGET, "feature_02"]).to_csv(index=False)}
     )
-    assert missing.status_code == 422 and "missing ['feature_02']" in missing.json()["detail"]
-    extra = await platform.client.post(
+    assert missing.status_code == 422 and "takes 77 inputs" in missing.json()["detail"]
+    features = rows.drop(columns=[TARGET])
+    renamed = await platform.client.post(
         url,
-        json={"dataset_file": rows.drop(columns=[TARGET]).assign(price=1.0).to_csv(index=False)},
+        json={"dataset_file": features.rename(columns={"feature_02": "price"}).to_csv(index=False)},
     )
-    assert extra.status_code == 422 and "unexpected ['price']" in extra.json()["detail"]
+    same = await platform.client.post(url, json={"dataset_file": features.to_csv(index=False)})
+    assert renamed.status_code == 200 and not same.json().get("notes")
+    assert renamed.json()["predictions"] == same.json()["predictions"]
+    assert "column 3 'price' is read as 'feature_02'" in renamed.json()["notes"][0]
 
 
 async def test_batch_inference_by_dataset_name_or_path(platform: Platform, tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ async def test_a_users_test_with_the_fixtures(
         parameters={"hyperparameters": hyperparameters(), "timeout": HOUR, "retries": 1},
         local_webhook_url=receiver.url,
     )  # fmt: skip
-    run_id = submitted["response"]["run_id"]
+    run_id = submitted["response"]["experiment_run"]["id"]
     await qcog_clock.advance(seconds=6 * HOUR)
     run = (await qcog_client.get_experiment_run("job"))["response"]
     events = await qcog_clock.events(run_id)

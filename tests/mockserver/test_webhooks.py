@@ -68,7 +68,7 @@ async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
             },
             local_webhook_url=receiver.url,
         )
-        run_id = submitted["response"]["run_id"]
+        run_id = submitted["response"]["experiment_run"]["id"]
         run = await wait_for_run(client, "long-running-job")
         async with EmulatorClient.for_client(client) as emulator:
             timeline = await emulator.events(run_id)

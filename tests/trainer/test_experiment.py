@@ -149,7 +149,7 @@ def test_any_torch_optimizer_including_lbfgs(small_csv: Path) -> None:
         assert all(math.isfinite(v) for v in metrics["train_loss_history"])
 
 
-def test_loss_params_with_tensor_values_are_converted(small_csv: Path) -> None:
+def test_loss_params_go_to_torch_unchanged(small_csv: Path) -> None:
     metrics = run(
         small_csv, epochs=1, loss_fn_config={"type": "HuberLoss", "params": {"delta": 0.5}}
     )
@@ -157,14 +157,34 @@ def test_loss_params_with_tensor_values_are_converted(small_csv: Path) -> None:
     from qcog_mock.trainer.components import build_loss
     from qcog_mock.trainer.hyperparameters import LossFunctionConfig
 
-    loss = build_loss(LossFunctionConfig(type="CrossEntropyLoss", params={"weight": [1.0, 2.0]}))
-    assert torch.equal(loss.weight, torch.tensor([1.0, 2.0]))
+    # As on the platform: torch wants a tensor, a JSON list fails, with torch's words and a hint.
+    with pytest.raises(ConfigurationError) as caught:
+        build_loss(LossFunctionConfig(type="CrossEntropyLoss", params={"weight": [1.0, 2.0]}))
+    assert "cannot assign 'list' object to buffer 'weight'" in str(caught.value)
+    assert "Hint:" in str(caught.value) and caught.value.retryable is False
+
+
+def test_optimizer_group_keys_are_kept_as_torch_keeps_them(small_csv: Path) -> None:
+    recorder = Recorder()
+    run(
+        small_csv, recorder, epochs=1,
+        optimizer_config={"type": "Adam", "default_params": {"lr": 0.01, "lrr": 1}},
+    )  # fmt: skip
+    group = recorder.checkpoints[-1]["other_states"]["optimizer_state_dict"]["param_groups"][0]
+    assert group["lrr"] == 1 and group["lr"] == 0.01  # a typo trains silently, as on the platform
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_a_device_this_instance_lacks_fails_as_torch_does(small_csv: Path, device: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        run(small_csv, device=device)
+    message = str(caught.value)
+    assert message.startswith(f"device: '{device}' is not available:") and "device='cpu'" in message
 
 
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"optimizer_config": {"type": "Adam", "default_params": {"lrr": 1}}}, "optimizer_config"),
         ({"loss_fn_config": {"type": "MSELoss", "params": {"bogus": 1}}}, "loss_fn_config"),
         ({"loss_fn_config": {"type": "MSELoss", "params": {"reduction": "none"}}}, "reduce"),
         ({"scheduler_config": {"type": "StepLR", "params": {}}}, "scheduler_config"),
@@ -173,8 +193,9 @@ def test_loss_params_with_tensor_values_are_converted(small_csv: Path) -> None:
             "Metric 'val_accuracy' for early stopping not found",
         ),
         (
-            {"scheduler_config": {"type": "ReduceLROnPlateau", "params": {"monitor": "acc"}}},
-            "scheduler_config.params.monitor",
+            # The platform's experiment passes monitor to the constructor, which refuses it.
+            {"scheduler_config": {"type": "ReduceLROnPlateau", "params": {"monitor": "val_loss"}}},
+            "unexpected keyword argument 'monitor'. Hint: remove monitor",
         ),
         ({"hsm_model": "pauli"}, "qubits_count"),
     ],
@@ -213,7 +234,7 @@ def test_schedulers_step_per_epoch_per_step_and_on_plateau(small_csv: Path) -> N
     plateau = lrs(
         {
             "type": "ReduceLROnPlateau",
-            "params": {"monitor": "train_loss", "patience": 0, "factor": 0.1, "threshold": 10.0},
+            "params": {"patience": 0, "factor": 0.1, "threshold": 10.0},  # steps on val_loss
         }
     )
     # threshold=10 makes no epoch an improvement: one reduction per epoch, from the first.
@@ -362,24 +383,34 @@ def test_predict_returns_the_models_outputs(small_csv: Path, tmp_path: Path) -> 
     assert torch.equal(predictions, expected)
 
     from_buffer = predict({}, checkpoint, params={"dataset_buffer": features.to_csv(index=False)})
-    assert from_buffer == result
-    with_target = predict({}, checkpoint, params={"dataset_buffer": frame.to_csv(index=False)})
-    assert with_target == result  # the target column is ignored
+    assert from_buffer == result and result["notes"] == []
 
 
-def test_predict_rejects_mismatched_columns_by_name(small_csv: Path) -> None:
+def test_predict_reads_columns_by_position_as_the_platform_does(small_csv: Path) -> None:
     recorder = Recorder()
     run(small_csv, recorder, epochs=1)
     checkpoint = recorder.checkpoints[-1]
-    features = pd.read_csv(small_csv).drop(columns=[TARGET])
+    frame = pd.read_csv(small_csv)
+    features = frame.drop(columns=[TARGET])
 
-    def error(frame: pd.DataFrame) -> str:
+    def predicted(data: pd.DataFrame) -> dict[str, Any]:
+        return predict({}, checkpoint, params={"dataset_buffer": data.to_csv(index=False)})
+
+    def error(data: pd.DataFrame) -> str:
         with pytest.raises(ValueError) as caught:
-            predict({}, checkpoint, params={"dataset_buffer": frame.to_csv(index=False)})
+            predicted(data)
         return str(caught.value)
 
-    assert "missing ['feature_03']" in error(features.drop(columns=["feature_03"]))
-    assert "unexpected ['extra']" in error(features.assign(extra=1.0))
-    assert "different order" in error(features[list(reversed(features.columns))])
+    assert "takes 8 inputs, read by position" in error(features.drop(columns=["feature_03"]))
+    assert "has 9 columns" in error(features.assign(extra=1.0))
+    assert f"without the target column(s) ['{TARGET}']" in error(frame)
+    # Other names, same count: read by position, and the answer says so.
+    renamed = features.rename(columns={"feature_00": "price"})
+    answer = predicted(renamed)
+    assert answer["predictions"] == predicted(features)["predictions"]
+    assert answer["notes"] == [
+        "Columns are read by position; their names differ from training: "
+        "column 1 'price' is read as 'feature_00'."
+    ]
     with pytest.raises(ValueError, match="Dataset path or buffer must be provided"):
         predict({}, checkpoint, params={})

@@ -1,0 +1,254 @@
+"""Never kinder than the platform: what fails there fails here, the same way.
+
+Each test is named after the documentation page and example it checks, and asserts the outcome
+the platform would give — through the compat client and over raw HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from qcog_types.pytorch_models.hyperparameters import (
+    GeneralHSModelHyperparameters,
+    LossFunctionConfig,
+    OptimizerConfig,
+)
+
+from qcog_mock.client import AdminClient, ExperimentClient, ProjectClient
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.platform import Platform
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
+
+KEY = "fidelity-key"
+API = "http://testserver/api"
+
+
+@pytest.fixture
+def transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name in ("QCOG_API_KEY", "QCOG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no saved login
+    monkeypatch.chdir(tmp_path)  # no .env
+    platform = Platform(Settings(api_key=KEY, clock="manual"))
+    yield httpx.ASGITransport(app=create_app(platform))
+    platform.close()
+
+
+def client(transport: Any) -> ExperimentClient:
+    return ExperimentClient(api_key=KEY, base_url=API, transport=transport)
+
+
+def raw(transport: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"x-api-key {KEY}"},
+    )
+
+
+def hyperparameters(**overrides: Any) -> GeneralHSModelHyperparameters:
+    values: dict[str, Any] = {
+        "hsm_model": "general", "epochs": 2, "batch_size": 16, "target": TARGET,
+        "input_operator_count": 4, "output_operator_count": 1, "hilbert_space_dims": 2,
+        "optimizer_config": OptimizerConfig(type="Adam", default_params={"lr": 0.02}),
+        "loss_fn_config": LossFunctionConfig(type="MSELoss"),
+        **overrides,
+    }  # fmt: skip
+    return GeneralHSModelHyperparameters(**values)
+
+
+async def submitted(transport: Any, name: str = "job", **parameters: Any) -> dict[str, Any]:
+    async with client(transport) as experiments:
+        frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
+        await experiments.project_client.upload_dataset(frame, "data")
+        return await experiments.run_experiment(
+            name, experiment_name="pytorch-models", dataset_name="data", instance="cpu",
+            parameters={"hyperparameters": hyperparameters(), **parameters},
+        )  # fmt: skip
+
+
+# Authentication ------------------------------------------------------------------------------
+
+
+def test_authentication__no_api_key_is_a_value_error_at_construction(transport: Any) -> None:
+    message = r"^No API key found\. Either provide an API key or login first\.$"
+    with pytest.raises(ValueError, match=message):
+        ExperimentClient(base_url=API, transport=transport)
+    with pytest.raises(ValueError, match="No API key found"):
+        ProjectClient(base_url=API, transport=transport)
+
+
+# Training runs ---------------------------------------------------------------------------------
+
+
+async def test_training_runs__run_experiment_returns_status_and_experiment_run_only(
+    transport: Any,
+) -> None:
+    result = await submitted(transport)
+    assert set(result["response"]) == {"status", "experiment_run"}
+    assert result["response"]["status"] == "Experiment Started"
+    with pytest.raises(KeyError):
+        result["response"]["run_id"]  # the docs' line fails as it does with the real client
+
+
+async def test_pytorch_models__the_current_types_need_targets_and_refuse_target(
+    transport: Any,
+) -> None:
+    await submitted(transport, "first")  # qcog_types' target= is sent as targets
+    async with raw(transport) as http:
+        project = (await http.get("/api/v1/whoami")).json()["project_id"]
+        runs = f"/api/v1/projects/{project}/experiment_runs"
+        run = (await http.get(f"{runs}/first", params={"identifier": "name"})).json()
+        assert run["params"]["hyperparameters"]["targets"] == TARGET
+        body = {
+            key: run[key] for key in ("experiment_id", "environment_id", "dataset_id")
+        } | {"name": "old-spelling", "params": {"hyperparameters": {
+            **run["params"]["hyperparameters"], "target": TARGET}}}  # fmt: skip
+        del body["params"]["hyperparameters"]["targets"]
+        refused = await http.post(f"/api/v1/projects/{project}/experiment_runs", json=body)
+        assert refused.status_code == 422
+        detail = refused.json()["detail"]
+        assert detail.startswith("params.hyperparameters.target:") and "targets" in detail
+        del body["params"]["hyperparameters"]["target"]
+        missing = await http.post(f"/api/v1/projects/{project}/experiment_runs", json=body)
+        assert missing.status_code == 422 and "targets" in missing.json()["detail"]
+
+
+async def test_training_runs__error_appears_only_when_the_run_failed(transport: Any) -> None:
+    await submitted(transport, "fine")
+    async with client(transport) as experiments:
+        pending = (await experiments.get_experiment_run("fine"))["response"]
+        assert "error" not in pending  # the docs test "'error' in result['response']"
+        listed = (await experiments.get_experiment_runs())["response"]
+        assert all("error" not in r for r in listed)
+    async with raw(transport) as http:
+        project = (await http.get("/api/v1/whoami")).json()["project_id"]
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        runs = f"/api/v1/projects/{project}/experiment_runs"
+        run = (await http.get(f"{runs}/fine", params={"identifier": "name"})).json()
+        assert run["status"] == "completed" and "error" not in run
+    bad = await submitted(transport, "broken", timeout=60, emulator={"epoch_seconds": 120})
+    assert "response" in bad
+    async with client(transport) as experiments, raw(transport) as http:
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        failed = (await experiments.get_experiment_run("broken"))["response"]
+    assert failed["status"] == "failed" and failed["error"] == failed["errors"][-1]
+
+
+# Deployment and inference ----------------------------------------------------------------------
+
+
+async def test_deployment__create_deployment_takes_deployment_name_not_name(
+    transport: Any,
+) -> None:
+    async with client(transport) as experiments:
+        with pytest.raises(TypeError, match="name"):
+            await experiments.create_deployment(name="my-model", run_name="job")  # type: ignore[call-arg]
+
+
+async def test_inference__a_str_is_a_path_for_upload_and_sync_inference(
+    transport: Any, tmp_path: Path
+) -> None:
+    await submitted(transport, "job")
+    inputs = synthetic_panel(dates=1, assets=5, features=4, seed=2).drop(columns=[TARGET])
+    csv_text = inputs.to_csv(index=False)
+    path = tmp_path / "inputs.csv"
+    path.write_text(csv_text)
+    async with client(transport) as experiments, raw(transport) as http:
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        upload = await experiments.project_client.upload_dataset(csv_text, "as-text")
+        assert "error" in upload  # a str is a path, never CSV text (this one is no file)
+        assert "response" in await experiments.project_client.upload_dataset(str(path), "as-path")
+        await experiments.create_deployment(
+            "d", run_name="job", criterion={"metric": "loss", "value": "smallest"}
+        )
+        as_text = await experiments.sync_inference(csv_text, deployment_name="d", run_name="job")
+        assert "error" in as_text and "response" not in as_text
+        as_path = await experiments.sync_inference(str(path), deployment_name="d", run_name="job")
+        assert len(as_path["response"]["predictions"]) == 5
+
+
+# Admin operations ------------------------------------------------------------------------------
+
+
+async def test_admin_operations__every_documented_gpu_type_is_accepted(transport: Any) -> None:
+    admin_client = AdminClient(
+        basic_auth_username="admin", basic_auth_password="admin", base_url=API, transport=transport
+    )
+    async with admin_client as admin:
+        project = (
+            await admin.create_project(
+                name="gpus", description="GPU types", user_name="u", user_email="u@x.io"
+            )
+        )["response"]["project"]
+        for gpu in ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "H100", "V100"):
+            added = await admin.add_gpu_to_project(project["id"], gpu)
+            assert "response" in added, (gpu, added)
+        assert "H100" in added["response"]["allowed_gpus"]
+    result = await submitted(transport, "on-h100", gpu_type="H100")
+    assert result["response"]["experiment_run"]["params"]["gpu_type"] == "H100"
+
+
+# pytorch-models: params go to torch unchanged ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "torch_says", "hint"),
+    [
+        (
+            {"scheduler_config": {"type": "ReduceLROnPlateau", "params": {"monitor": "val_loss"}}},
+            "unexpected keyword argument 'monitor'",
+            "remove monitor",
+        ),
+        (
+            {"loss_fn_config": {"type": "CrossEntropyLoss", "params": {"weight": [1.0, 2.0]}}},
+            "cannot assign 'list' object to buffer 'weight'",
+            "cannot be given as a JSON list",
+        ),
+        ({"device": "cuda"}, "Torch not compiled with CUDA enabled", "use device='cpu'"),
+    ],
+)
+async def test_pytorch_models__what_torch_refuses_fails_at_once_without_retries(
+    transport: Any, overrides: dict[str, Any], torch_says: str, hint: str
+) -> None:
+    async with client(transport) as experiments, raw(transport) as http:
+        frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
+        await experiments.project_client.upload_dataset(frame, "data")
+        await experiments.run_experiment(
+            "job", experiment_name="pytorch-models", dataset_name="data", instance="cpu",
+            parameters={"hyperparameters": hyperparameters(**overrides), "retries": 3},
+        )  # fmt: skip
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        run = (await experiments.get_experiment_run("job"))["response"]
+    assert run["status"] == "failed" and len(run["attempts"]) == 1  # not retried
+    assert torch_says in run["error"] and hint in run["error"]
+    assert "would repeat on every attempt" in run["error"]
+
+
+# Inference -------------------------------------------------------------------------------------
+
+
+async def test_inference__columns_are_read_by_position_names_only_noted(
+    transport: Any, tmp_path: Path
+) -> None:
+    await submitted(transport, "job")
+    inputs = synthetic_panel(dates=1, assets=5, features=4, seed=2).drop(columns=[TARGET])
+    async with client(transport) as experiments, raw(transport) as http:
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        await experiments.create_deployment(
+            "d", run_name="job", criterion={"metric": "loss", "value": "smallest"}
+        )
+        renamed = await experiments.sync_inference(
+            inputs.rename(columns={"feature_01": "x"}), deployment_name="d", run_name="job"
+        )
+        plain = await experiments.sync_inference(inputs, deployment_name="d", run_name="job")
+        too_many = await experiments.sync_inference(
+            inputs.assign(extra=0.0), deployment_name="d", run_name="job"
+        )
+    assert renamed["response"]["predictions"] == plain["response"]["predictions"]
+    assert "column 2 'x' is read as 'feature_01'" in renamed["response"]["notes"][0]
+    assert "has 5 columns; the model takes 4 inputs, read by position" in too_many["error"]
