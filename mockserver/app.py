@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qcog_mock import __version__
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
+from qcog_mock.mockserver.api.docs import add_offline_docs
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
 from qcog_mock.mockserver.platform import Platform
@@ -98,7 +99,7 @@ class BodyLimit:
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     methods: set[str] = set()
     for route in app.router.routes:
-        if isinstance(route, APIRoute) and route.match(scope)[0] != Match.NONE:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] != Match.NONE:
             methods |= route.methods
     if "GET" in methods:
         methods.add("HEAD")
@@ -123,7 +124,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             "simulated clock. Routes under /_emulator are the emulator's control plane."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the package by add_offline_docs: no CDN
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.platform = platform
     app.router.redirect_slashes = False
     routers = (catalog.router, admin.router, datasets.router, runs.router, deployments.router)

@@ -5,7 +5,9 @@ qcog-mock exec [--compat auto|on|off] -- COMMAND [ARGS…]
 qcog-mock listen --secret whsec_… [--port 8080]
 qcog-mock scenario list|run [PATHS] [--mode in-process|socket|both]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
-                [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now]
+                [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now] [--workers N]
+qcog-mock runs [--watch] | run NAME | clock [show|advance 4d|to ISO|mode M] | deliveries [--run N]
+                [--url http://127.0.0.1:8001] [--api-key KEY] [--json]      (a running server)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from qcog_mock.mockserver.clock import (
     parse_time,
     wall_time,
 )
+from qcog_mock.mockserver.console import COMMANDS, add_commands, run_command
 from qcog_mock.mockserver.settings import Settings
 
 
@@ -153,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--compat", choices=COMPAT_MODES, default="auto")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
+    add_commands(commands)
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
     demo.add_argument("--rows", type=int, default=20_000)
     demo.add_argument("--epochs", type=int, default=100)
@@ -315,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args)
     elif args.command == "listen":
         listen(args)
+    elif args.command in COMMANDS:
+        raise SystemExit(run_command(args))
     elif args.command == "exec":
         run_with_compat(args)
     elif args.command == "scenario":

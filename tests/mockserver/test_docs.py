@@ -1,0 +1,31 @@
+"""/docs and /redoc work offline: every asset they load is served by the emulator itself."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.platform import Platform
+from qcog_mock.mockserver.settings import Settings
+
+
+async def test_docs_pages_load_only_assets_the_emulator_serves() -> None:
+    platform = Platform(Settings(api_key="k"))
+    try:
+        transport = httpx.ASGITransport(app=create_app(platform))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            for page, marker in (("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")):
+                answer = await web.get(page)
+                assert answer.status_code == 200 and marker in answer.text
+                urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?'([^']+)'""", answer.text)
+                loaded = [u for pair in urls for u in pair if u]
+                assert loaded, page
+                assert not [u for u in loaded if u.startswith(("http:", "https:", "//"))], loaded
+                for url in loaded:  # each one is here, and not an error page
+                    asset = await web.get(url)
+                    assert asset.status_code == 200 and len(asset.content) > 100, url
+            assert "fonts.googleapis" not in (await web.get("/redoc")).text
+    finally:
+        platform.close()
