@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import logging
 import os
 import sys
@@ -32,6 +31,7 @@ from qcog_mock.mockserver.clock import (
 )
 from qcog_mock.mockserver.console import COMMANDS, add_commands, run_command
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.webhooks.signing import is_loopback
 
 
 def _positive(text: str) -> float:
@@ -212,18 +212,9 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_exposure(host: str, settings: Settings, allow_defaults: bool) -> None:
     """Beyond loopback, say so loudly, and refuse the well-known credentials unless told."""
-    if _loopback(host):
+    if is_loopback(host):
         return
     print(
         f"WARNING: qcog-mock listens on {host}, beyond this machine: anyone who can reach it and "

@@ -4,7 +4,7 @@
   imported once) and reused attempt after attempt; ``kill`` ends one at once and the pool starts
   another when needed. A worker reads its jobs from a pipe and exits when the pipe closes, so
   workers end with the server, a SIGKILL included. One pool serves every platform of a process.
-- ``dask_executor("dask://HOST:PORT")``: a Dask cluster's executor, for those who outgrow one
+- ``DaskExecutor("dask://HOST:PORT")``: a Dask cluster's executor, for those who outgrow one
   machine (the optional ``dask`` extra). Its workers must share the data dir: checkpoints,
   datasets and results travel through it.
 
@@ -187,20 +187,33 @@ def local_processes() -> LocalProcesses:
         return _shared
 
 
-def dask_executor(address: str) -> Executor:
-    """The executor of the Dask scheduler at ``dask://HOST:PORT``."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise SystemExit("--executor dask://… needs Dask: pip install 'qcog-mock[dask]'") from None
-    return Client(address.replace("dask://", "tcp://", 1)).get_executor(pure=False)
+class DaskExecutor(Executor):
+    """The executor of the Dask scheduler at ``dask://HOST:PORT``; shutting it down closes the
+    connection to the cluster."""
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SystemExit(
+                "--executor dask://… needs Dask: pip install 'qcog-mock[dask]'"
+            ) from None
+        self._client = Client(address.replace("dask://", "tcp://", 1))
+        self._executor = self._client.get_executor(pure=False)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._executor.shutdown(wait=wait)
+        self._client.close()
 
 
 def make_executor(spec: str) -> Executor:
     if spec == "local":
         return local_processes()
     if spec.startswith("dask://"):
-        return dask_executor(spec)
+        return DaskExecutor(spec)
     raise ValueError(f"--executor: '{spec}' is neither 'local' nor dask://HOST:PORT")
 
 

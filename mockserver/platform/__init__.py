@@ -22,7 +22,7 @@ from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
-from qcog_mock.mockserver.engine.executors import make_executor
+from qcog_mock.mockserver.engine.executors import local_processes, make_executor
 from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.files import Files
@@ -169,7 +169,9 @@ class Platform:
         self.webhooks.close()
 
     def close(self) -> None:
-        self._stop()  # stops this platform's workers; a shared pool stays warm for others
+        self._stop()  # stops this platform's workers; the shared local pool stays warm
+        if self.executor is not local_processes():
+            self.executor.shutdown(wait=False)
         self.store.close()
         if self._lock is not None:
             self._lock.release()

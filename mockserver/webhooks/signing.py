@@ -78,7 +78,7 @@ def check_url(url: str, *, allow_remote: bool, field: str = "local_webhook_url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid(f"{field}: '{url}' is not an http(s) URL such as http://127.0.0.1:8080/hook.")
-    if not allow_remote and not _loopback(parts.hostname):
+    if not allow_remote and not is_loopback(parts.hostname):
         raise Invalid(
             f"{field}: '{url}' is not on this machine; qcog-mock posts webhooks to loopback "
             "addresses only unless started with --allow-remote-webhooks."
@@ -86,7 +86,7 @@ def check_url(url: str, *, allow_remote: bool, field: str = "local_webhook_url")
     return url
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

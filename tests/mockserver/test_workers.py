@@ -20,8 +20,11 @@ from tests.mockserver.test_restart import free_port, server
 HOUR = 3600
 
 
-async def three_runs(workers: int) -> tuple[list[Any], list[dict[str, Any]]]:
-    async with emulator(workers=workers) as platform:
+async def three_runs(
+    workers: int, executor: str = "local"
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Three runs submitted at once, each needing its retries: the timeline and the runs."""
+    async with emulator(workers=workers, executor=executor) as platform:
         dataset = await platform.dataset_id()
         runs = [
             await platform.submit(
@@ -146,21 +149,6 @@ async def test_attempts_run_on_a_dask_cluster_with_the_same_timeline(tmp_path: P
     with cluster:
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         local_timeline, local_runs = await three_runs(workers=2)
-        async with emulator(workers=2, executor=address) as platform:
-            dataset = await platform.dataset_id()
-            runs = [
-                await platform.submit(
-                    dataset,
-                    f"job-{seed}",
-                    hyperparameters=hyperparameters(seed=seed, epochs=6),
-                    timeout=HOUR,
-                    retries=2,
-                    emulator={"epoch_seconds": 1500},
-                )
-                for seed in range(3)
-            ]
-            await platform.advance(12 * HOUR)
-            timeline = [(e["time"], e["type"], e.get("run_name")) for e in await platform.events()]
-            dask_runs = [await platform.run(r["id"]) for r in runs]
+        timeline, dask_runs = await three_runs(workers=2, executor=address)
     assert timeline == local_timeline
     assert [r["attempts"] for r in dask_runs] == [r["attempts"] for r in local_runs]
