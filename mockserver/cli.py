@@ -160,6 +160,12 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
     demo.add_argument("--rows", type=int, default=20_000)
     demo.add_argument("--epochs", type=int, default=100)
+    demo.add_argument(
+        "--picture",
+        type=Path,
+        default=Path("qcog-mock-demo.png"),
+        help="where to write the run's picture (PNG)",
+    )
     return root
 
 
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from qcog_mock.mockserver.testing.demo import run_demo
 
-        run_demo(args.rows, args.epochs)
+        run_demo(args.rows, args.epochs, args.picture)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ their losses, attempts timing out and resuming from their last checkpoint. Each 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +22,10 @@ from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.picture import draw_run
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
-from qcog_mock.trainer.synthetic import synthetic_panel
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "qcog-mock-demo"
 EPOCH_SECONDS = 3300
@@ -85,7 +87,7 @@ def sparkline(values: list[float], width: int = 50) -> str:
     return "".join(BARS[int((v - low) / span * (len(BARS) - 1))] for v in values)
 
 
-async def tell(story: Story, rows: int, epochs: int) -> None:
+async def tell(story: Story, rows: int, epochs: int, picture: Path | None = None) -> None:
     frame = synthetic_panel(dates=max(1, rows // 100), assets=100, seed=0)
     csv = frame.to_csv(index=False, float_format="%.7g").encode()
     dataset = await story.upload("training-dat  ", csv)
@@ -117,6 +119,34 @@ async def tell(story: Story, rows: int, epochs: int) -> None:
             break
         await asyncio.sleep(0.2)  # the auto clock runs on its own: print as it goes
     summarise(run)
+    if run["status"] == "completed":
+        await predict(story)
+    if picture is not None:
+        print(f"\nPicture of the run (attempts and loss curves): {draw_run(run, picture)}")
+
+
+async def predict(story: Story) -> None:
+    """The guide's next steps: deploy the best checkpoint, ask it about rows it never saw."""
+    deployed = await story.client.create_deployment(
+        "demo-model",
+        "v1.0.0",
+        run_name="long-running-job",
+        criterion={"metric": "loss", "value": "smallest"},
+    )
+    if "error" in deployed:
+        print(f"Deployment failed: {deployed['error']}")
+        return
+    unseen = synthetic_panel(dates=1, assets=5, seed=99)
+    answer = await story.client.sync_inference(
+        unseen.drop(columns=[TARGET]), deployment_name="demo-model"
+    )
+    if "error" in answer:
+        print(f"Inference failed: {answer['error']}")
+        return
+    print(f"\nDeployed {deployed['response']['checkpoint_name']} (smallest loss); 5 unseen rows:")
+    print(f"  {'predicted':>10}  {'true':>10}")
+    for (predicted,), true in zip(answer["response"]["predictions"], unseen[TARGET], strict=True):
+        print(f"  {predicted:>10.4f}  {true:>10.4f}")
 
 
 def summarise(run: dict[str, Any]) -> None:
@@ -143,16 +173,16 @@ def summarise(run: dict[str, Any]) -> None:
         print(f"Error: {run['error']}")
 
 
-async def main(rows: int, epochs: int) -> None:
-    platform = Platform(Settings(api_key=KEY, clock="auto"))
+async def main(rows: int, epochs: int, picture: Path | None = None) -> None:
+    platform = Platform(Settings(api_key=KEY, clock="auto", worker_threads=2))
     try:
         transport = httpx.ASGITransport(app=create_app(platform))
         async with Story.connect("http://testserver/api", KEY, transport=transport) as story:
-            await tell(story, rows, epochs)
+            await tell(story, rows, epochs, picture)
     finally:
         platform.close()
 
 
-def run_demo(rows: int = 20_000, epochs: int = 100) -> None:
-    torch.set_num_threads(2)  # the demo owns its process: both cores train
-    asyncio.run(main(rows, epochs))
+def run_demo(rows: int = 20_000, epochs: int = 100, picture: Path | None = None) -> None:
+    torch.set_num_threads(2)  # the demo owns its process: both cores compute
+    asyncio.run(main(rows, epochs, picture))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qcog_mock.mockserver.testing.demo import main, sparkline
 
 
-async def test_the_demo_tells_a_four_attempt_story(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_demo_tells_a_four_attempt_story(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     # 80 epochs at 3,300 s: 26 per 24-hour attempt, so all four attempts are needed.
-    await main(rows=300, epochs=80)
+    picture = tmp_path / "demo.png"
+    await main(rows=300, epochs=80, picture=picture)
     out = capsys.readouterr().out
     for line in (
         "attempt 1 started",
@@ -21,6 +26,14 @@ async def test_the_demo_tells_a_four_attempt_story(capsys: pytest.CaptureFixture
     ):
         assert line in out, line
     assert out.count("timed_out resumed from") == 3
+    # The guide's next steps: the best checkpoint deployed, predictions beside the true values.
+    assert "(smallest loss); 5 unseen rows:" in out
+    table = out.split("5 unseen rows:", 1)[1].splitlines()[2:7]
+    assert len(table) == 5 and all(len(line.split()) == 2 for line in table)
+    # And one picture of the run, whose path is printed.
+    assert f"Picture of the run (attempts and loss curves): {picture}" in out
+    content = picture.read_bytes()
+    assert content.startswith(b"\x89PNG\r\n") and len(content) > 20_000
 
 
 def test_sparkline_scales_and_caps_its_width() -> None:
