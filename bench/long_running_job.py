@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +31,7 @@ from typing import Any
 
 import httpx
 import torch
+from serving import free_port, start_server
 
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.testing.story import Story
@@ -58,28 +55,6 @@ def params() -> dict[str, Any]:
         "retries": 3,
         "emulator": {"epoch_seconds": EPOCH_SECONDS},
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    command = [
-        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
-        "--data-dir", str(data_dir), "--clock", "auto", "--log-level", "info",
-    ]  # fmt: skip
-    env = {**os.environ, "QCOG_API_KEY": KEY}
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    assert server.stderr is not None
-    for line in server.stderr:
-        if "Uvicorn running on" in line:
-            return server
-    raise SystemExit(f"qcog-mock serve exited with {server.wait()}")
 
 
 class Api:
@@ -123,7 +98,7 @@ def percentile(values: list[float], share: float) -> float:
 
 async def measure(csv_path: Path, data_dir: Path) -> dict[str, Any]:
     port = free_port()
-    server = start_server(data_dir, port)
+    server = start_server(data_dir, port, KEY, "--clock", "auto")
     try:
         async with (
             httpx.AsyncClient(

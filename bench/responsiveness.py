@@ -15,44 +15,18 @@ import argparse
 import asyncio
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from serving import free_port, start_server
 
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import synthetic_panel
 
 KEY = "bench-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    command = [
-        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
-        "--data-dir", str(data_dir), "--clock", "realtime", "--speed", "3600", "--workers", "2",
-        "--log-level", "info",
-    ]  # fmt: skip
-    server = subprocess.Popen(
-        command,
-        env={"QCOG_API_KEY": KEY, "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stderr is not None
-    for line in server.stderr:
-        if "Uvicorn running on" in line:
-            return server
-    raise SystemExit(f"qcog-mock serve exited with {server.wait()}")
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
@@ -115,7 +89,9 @@ def main() -> None:
         raise SystemExit("wrk is not installed (make tools, or apt-get install wrk)")
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), port)
+        server = start_server(
+            Path(folder), port, KEY, "--clock", "realtime", "--speed", "3600", "--workers", "2"
+        )
         try:
             results = asyncio.run(measure(port, args.seconds, args.connections))
         finally:

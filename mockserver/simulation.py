@@ -16,12 +16,10 @@ How far the kernel may go is the clock mode's business: ``auto`` — everything 
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,18 +49,6 @@ class _Entry:
     action: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
     taken: bool = field(default=False, compare=False)  # popped by the kernel, about to run
-
-
-def _lower_priority() -> None:
-    """Give this thread (a training attempt) a lower CPU priority than the request handlers.
-
-    On Linux a thread is a task with its own nice value; elsewhere this does nothing.
-    """
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
-
-
-TRAINING_NICENESS = 10
 
 
 class Process:
@@ -96,7 +82,6 @@ class Process:
         self._yielded.clear()
 
     def _main(self) -> None:
-        _lower_priority()
         try:
             self._body(self)
         except SimulationStopped:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
-from qcog_mock.mockserver.engine.executors import local_processes, make_executor
+from qcog_mock.mockserver.engine.executors import make_executor
 from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.files import Files
@@ -86,6 +86,8 @@ class Platform:
         self.files.remove_orphans(self.store)
         self.cache = DeployedCache(self.files)
         self.executor = make_executor(self.settings.executor)
+        # The local pool is shared by every platform of the process; a Dask client is ours.
+        self._owns_executor = self.settings.executor != "local"
         restarted = self.store.setting("seeded") is not None
         self._start()
         if restarted:
@@ -170,7 +172,7 @@ class Platform:
 
     def close(self) -> None:
         self._stop()  # stops this platform's workers; the shared local pool stays warm
-        if self.executor is not local_processes():
+        if self._owns_executor:
             self.executor.shutdown(wait=False)
         self.store.close()
         if self._lock is not None:
