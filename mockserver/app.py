@@ -25,6 +25,7 @@ from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
 from qcog_mock.mockserver.api.docs import add_offline_docs
 from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.dashboard.pages import add_dashboard
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
@@ -134,6 +135,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     for router in routers:
         app.include_router(router, prefix=API_PREFIX, responses=schemas.ERROR_RESPONSES)
     app.include_router(emulator.router, responses=schemas.ERROR_RESPONSES)
+    add_dashboard(app)
 
     @app.exception_handler(PlatformError)
     async def platform_error(request: Request, error: PlatformError) -> JSONResponse:

@@ -166,6 +166,12 @@ def parser() -> argparse.ArgumentParser:
         default=Path("qcog-mock-demo.png"),
         help="where to write the run's picture (PNG)",
     )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the emulator over HTTP and keep it up after the job: prints the dashboard",
+    )
+    demo.add_argument("--port", type=int, default=8001, help="with --serve (0: any free port)")
     return root
 
 
@@ -174,6 +180,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.dashboard.pages import login_url
     from qcog_mock.mockserver.platform import DataDirInUse
 
     settings = Settings.from_environment(
@@ -215,6 +222,7 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  API key: {settings.api_key}   (export QCOG_API_KEY={settings.api_key})", flush=True)
     print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
     print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
+    print(f"  dashboard: {login_url(app, f'http://{args.host}:{args.port}')}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
@@ -325,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from qcog_mock.mockserver.testing.demo import run_demo
 
-        run_demo(args.rows, args.epochs, args.picture)
+        run_demo(args.rows, args.epochs, args.picture, args.port if args.serve else None)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ The simulation kernel moves the clock (``set``); everything else only reads ``no
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,6 +23,16 @@ CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
 DEFAULT_START = "2026-01-01T00:00:00Z"
 LATEST = "9000-01-01T00:00:00Z"  # simulated time stays renderable (datetime ends at year 9999)
 MAX_SPEED = 1e7  # realtime: simulated seconds per wall second
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``25m``, ``24h``, ``4d`` as seconds; ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"'{text.strip()}' is not a duration such as 90s, 25m, 24h or 4d")
+    return float(match[1]) * _UNITS[match[2]]
 
 
 def parse_time(text: str) -> float:

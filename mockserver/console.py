@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import threading
 from typing import Any
 
 import httpx
 
+from qcog_mock.mockserver.clock import parse_duration
+from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY
-
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConsoleError(Exception):
@@ -29,10 +27,10 @@ class ConsoleError(Exception):
 
 def seconds(text: str) -> float:
     """``90``, ``90s``, ``25m``, ``24h``, ``4d`` → seconds."""
-    match = DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 90s, 25m, 24h, 4d")
-    return float(match[1]) * UNITS[match[2]]
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 DEFAULTS = {"url": "http://127.0.0.1:8001", "api_key": None, "json": False}
@@ -108,15 +106,11 @@ class Server:
 def runs_table(runs: list[dict[str, Any]], clock: dict[str, Any]) -> str:
     lines = [f"simulated time {clock['now']}  ({clock['mode']})"]
     lines.append(f"{'run':<28} {'status':<10} {'attempt':>8} {'epoch':>11} {'runtime':>17}")
-    for run in runs:
-        metrics = run.get("metrics") or {}
-        attempt = f"{run.get('current_attempt') or 0}/{run['max_attempts']}"
-        done = metrics.get("epoch", metrics.get("epochs_completed", 0))
-        epoch = f"{done}/{run['params']['hyperparameters'].get('epochs', '?')}"
-        used, limit = run["runtime_seconds"] / 3600, run["runtime_limit_seconds"] / 3600
-        runtime = f"{used:.1f}/{limit:.0f} h"
-        name = run["name"][:28]
-        lines.append(f"{name:<28} {run['status']:<10} {attempt:>8} {epoch:>11} {runtime:>17}")
+    for row in map(run_row, runs):
+        lines.append(
+            f"{row.name[:28]:<28} {row.status:<10} {row.attempt_text:>8} {row.epoch_text:>11} "
+            f"{row.runtime_text:>17}"
+        )
     return "\n".join(lines)
 
 
@@ -176,12 +170,11 @@ def deliveries(server: Server, args: argparse.Namespace) -> None:
         print(json.dumps(found, indent=2))
         return
     print(f"{'id':>5} {'type':<20} {'status':<10} {'attempts':>8}  url / next retry / last error")
-    for delivery in found:
-        last = delivery["attempts"][-1] if delivery["attempts"] else {}
-        detail = delivery.get("next_attempt_at") or last.get("error") or ""
+    for row in map(delivery_row, found):
+        detail = row["next_attempt_at"] or row["answer"]
         print(
-            f"{delivery['id']:>5} {delivery['type']:<20} {delivery['status']:<10} "
-            f"{len(delivery['attempts']):>8}  {delivery['url']}  {detail}"
+            f"{row['id']:>5} {row['type']:<20} {row['status']:<10} "
+            f"{row['attempts']:>8}  {row['url']}  {detail}"
         )
 
 

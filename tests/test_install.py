@@ -133,7 +133,8 @@ def test_the_wheel_holds_one_top_level_name_and_every_module(installed: dict[str
         f"qcog_mock/{parts[path.relative_to(REPO).parts[0]]}/"
         + "/".join(path.relative_to(REPO).parts[1:])
         for folder in parts
-        for path in (REPO / folder).rglob("*.py")
+        for pattern in ("*.py", "*.html", "*.css", "*.js")  # the dashboard's files too
+        for path in (REPO / folder).rglob(pattern)
     }
     assert expected - set(names) == set()
 

@@ -106,14 +106,17 @@ class Identity:
                 username, _, password = base64.b64decode(credential).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise Unauthorized("Malformed basic credentials.") from None
-            s = self.shared.settings
-            # Compared as bytes: compare_digest refuses non-ASCII text.
-            if secrets.compare_digest(
-                username.encode(), s.admin_username.encode()
-            ) and secrets.compare_digest(password.encode(), s.admin_password.encode()):
+            if self.is_admin_login(username, password):
                 return Principal(self.admin_user(), None, True)
             raise Unauthorized("Invalid basic credentials.")
         raise Unauthorized(f"Invalid authorization scheme: {hint}.")
+
+    def is_admin_login(self, username: str, password: str) -> bool:
+        s = self.shared.settings
+        # Both compared, as bytes: compare_digest refuses non-ASCII text.
+        name_ok = secrets.compare_digest(username.encode(), s.admin_username.encode())
+        password_ok = secrets.compare_digest(password.encode(), s.admin_password.encode())
+        return name_ok and password_ok
 
     def _by_key(self, secret: str, hint: str) -> Principal:
         # Keys and their users never change once made (a reset builds a new Identity), so a

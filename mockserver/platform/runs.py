@@ -108,6 +108,13 @@ class Runs:
     def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
         return self.public(self._lookup(project_id, value, identifier))
 
+    def find(self, run_id: str) -> dict[str, Any]:
+        """A run of any project, by id: the operator's view (the dashboard)."""
+        doc = self.store.get("run", run_id)
+        if doc is None:
+            raise NotFound("Experiment run", run_id)
+        return self.public(Run.from_doc(doc))
+
     def list(
         self,
         project_id: str,

@@ -12,6 +12,8 @@ their losses, attempts timing out and resuming from their last checkpoint. Each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,11 @@ import torch
 
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.dashboard.pages import login_url
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.picture import draw_run
+from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
@@ -183,6 +187,34 @@ async def main(rows: int, epochs: int, picture: Path | None = None) -> None:
         platform.close()
 
 
-def run_demo(rows: int = 20_000, epochs: int = 100, picture: Path | None = None) -> None:
+def serve_demo(rows: int, epochs: int, picture: Path | None, port: int) -> None:
+    """The demo over a real HTTP server that stays up afterwards, for the dashboard."""
+    platform = Platform(Settings(api_key=KEY, clock="auto", worker_threads=2))
+    app = create_app(platform)
+    try:
+        with serve_in_thread(app, port) as url:
+            dashboard = login_url(app, url)
+            print(f"Dashboard (watch the job live): {dashboard}\n", flush=True)
+
+            async def over_http() -> None:
+                async with Story.connect(f"{url}/api", KEY) as story:
+                    await tell(story, rows, epochs, picture)
+
+            asyncio.run(over_http())
+            print(f"\nThe emulator stays up: {url}/api/v1 (API key {KEY})")
+            print(f"Dashboard: {dashboard}\nCtrl-C to stop.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+    finally:
+        platform.close()
+
+
+def run_demo(
+    rows: int = 20_000, epochs: int = 100, picture: Path | None = None, port: int | None = None
+) -> None:
+    """The demo in process; with ``port``, served over HTTP and kept up (``demo --serve``)."""
     torch.set_num_threads(2)  # the demo owns its process: both cores compute
-    asyncio.run(main(rows, epochs, picture))
+    if port is None:
+        asyncio.run(main(rows, epochs, picture))
+    else:
+        serve_demo(rows, epochs, picture, port)

@@ -1,0 +1,1 @@
+"""The operator's dashboard at ``/_emulator/ui``: pages, charts, sign-in."""

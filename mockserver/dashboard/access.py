@@ -1,0 +1,77 @@
+"""Who may see the dashboard: the operator, as on the rest of the control plane.
+
+A browser signs in with the admin's name and password (the login form) or with the token URL
+that ``qcog-mock serve`` prints; either sets a session cookie holding the server's dashboard token
+(``HttpOnly``, ``SameSite=Strict``, scoped to the dashboard's path). Scripts may send the admin
+key or basic credentials instead, as to any ``/_emulator`` route. The token is made at start and
+lives as long as the process: a restart signs every browser out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request, Response
+
+from qcog_mock.mockserver.api.deps import PlatformDep
+from qcog_mock.mockserver.errors import Forbidden
+
+PREFIX = "/_emulator/ui"
+COOKIE = "qcog_mock_ui"
+
+
+class SignInNeeded(Exception):
+    """No session and no admin credentials: a page sends the browser to the login form."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_matches(request: Request, token: str | None) -> bool:
+    expected: str = request.app.state.dashboard_token
+    return token is not None and secrets.compare_digest(token.encode(), expected.encode())
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a dashboard path only (never another site)."""
+    if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
+        return value
+    return f"{PREFIX}/"
+
+
+def sign_in(response: Response, token: str) -> Response:
+    response.set_cookie(COOKIE, token, path=PREFIX, httponly=True, samesite="strict")
+    return response
+
+
+async def require_operator(request: Request, platform: PlatformDep) -> None:
+    """The session cookie, or an admin's key or basic credentials; else the login form."""
+    if token_matches(request, request.cookies.get(COOKIE)):
+        return
+    authorization = request.headers.get("authorization")
+    if authorization:
+        principal = platform.identity.authenticate(authorization)
+        if not principal.admin:
+            raise Forbidden("The dashboard needs the admin's credentials.")
+        return
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    raise SignInNeeded(path)
+
+
+async def same_origin(request: Request) -> None:
+    """A state-changing request must come from the dashboard's own pages. The cookie is
+    ``SameSite=Strict`` already; the ``Origin`` check also covers browsers that ignore it."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden(f"Cross-origin request from {origin} refused.")
+
+
+OperatorDep = Annotated[None, Depends(require_operator)]
+SameOriginDep = Annotated[None, Depends(same_origin)]
