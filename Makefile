@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/qcog-mock demo
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -28,9 +28,20 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_trainer.py
 
-# Debian tools the benchmarks use (bench/responsiveness.py needs wrk); run as root.
+# Debian's tools that tests and benchmarks drive: chromium (tests/browser/) and wrk
+# (bench/responsiveness.py). Installed when missing and apt-get is usable (as root); where they
+# cannot be, their tests skip and say why.
+DEBIAN_TOOLS := chromium wrk
 tools:
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make tools: installing$$missing from Debian"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) \
+			|| echo "make tools: could not install$$missing; the tests that need them will skip"; \
+	else \
+		echo "make tools: missing$$missing (install them as root: apt-get install$$missing); their tests will skip"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -1,24 +1,39 @@
 """``/docs`` and ``/redoc`` that work offline: Swagger UI and ReDoc from files in the package.
 
 FastAPI's defaults load them (and fonts) from public CDNs, which an offline emulator cannot
-reach. The assets come from ``fastapi-offline`` (MIT), served under ``/_docs-static``.
+reach. The assets come from ``fastapi-offline`` (MIT), served under ``/_docs-static``; ReDoc's
+script is served with its one remote image (the Redocly logo in its footer) made an empty inline
+one, so that no request leaves the machine.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 PREFIX = "/_docs-static"
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+
+@cache
+def redoc_script() -> bytes:
+    return (ASSETS / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, EMPTY_IMAGE)
 
 
 def add_offline_docs(app: FastAPI) -> None:
+    # Before the static mount, which would otherwise answer for this file.
+    @app.get(f"{PREFIX}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_js() -> Response:
+        return Response(redoc_script(), media_type="text/javascript")
+
     app.mount(PREFIX, StaticFiles(directory=ASSETS), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from qcog_mock.mockserver.testing.demo import main, sparkline
@@ -39,3 +44,29 @@ async def test_the_demo_tells_a_four_attempt_story(
 def test_sparkline_scales_and_caps_its_width() -> None:
     assert sparkline([3.0, 2.0, 1.0]) == "█▄▁"
     assert len(sparkline([float(i) for i in range(200)], width=50)) == 50
+
+
+def test_demo_serve_prints_the_dashboard_and_stays_up(tmp_path: Path) -> None:
+    """`qcog-mock demo --serve`: the job over real HTTP, then the server stays up and the
+    printed dashboard link signs a browser in."""
+    command = [sys.executable, "-m", "qcog_mock.mockserver.cli", "demo", "--serve", "--port", "0"]
+    command += ["--rows", "200", "--epochs", "3", "--picture", str(tmp_path / "demo.png")]
+    demo = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        lines = []
+        assert demo.stdout is not None
+        for line in demo.stdout:  # ends with the process, so a failed demo fails the test
+            lines.append(line)
+            if line.startswith("Ctrl-C to stop."):
+                break
+        out = "".join(lines)
+        assert "Status: completed" in out and "The emulator stays up: http://127.0.0.1:" in out
+        link = re.findall(r"^Dashboard: (\S+)$", out, re.M)[-1]
+        assert link == re.findall(r"^Dashboard \(watch the job live\): (\S+)$", out, re.M)[0]
+        with httpx.Client() as browser:
+            signed = browser.get(link, follow_redirects=True)
+            assert signed.status_code == 200 and 'data-run="long-running-job"' in signed.text
+            assert "completed" in signed.text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0

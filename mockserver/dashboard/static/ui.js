@@ -50,7 +50,8 @@ async function submitClock(event) {
   buttons.forEach((b) => { b.disabled = true; });
   message.textContent = "Working…";
   try {
-    const answer = await fetch(form.action, {
+    // getAttribute: form.action would be the buttons named "action".
+    const answer = await fetch(form.getAttribute("action"), {
       method: "POST",
       body,
       headers: { Accept: "application/json" },
