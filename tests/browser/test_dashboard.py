@@ -88,9 +88,7 @@ def test_the_clock_control_advances_a_manual_clock_and_the_page_updates(
     expect(page.locator(NOW)).to_have_text("2026-01-02T00:00:00Z")
 
 
-def test_the_page_follows_runs_as_they_progress_without_a_reload(
-    page: Any, server: Server
-) -> None:
+def test_the_page_follows_runs_as_they_progress_without_a_reload(page: Any, server: Server) -> None:
     expect(page.get_by_text("No runs in this project yet")).to_be_visible()
     page.evaluate("window.notReloaded = true")
     server.story(submit)  # submitted elsewhere: the page finds it by itself
