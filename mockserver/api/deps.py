@@ -40,10 +40,18 @@ async def require_admin(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-async def project_id(pid: str, platform: PlatformDep, principal: PrincipalDep) -> str:
-    """The path's project id, checked to exist and to be open to the caller's key."""
-    principal.require_project(pid)
-    return platform.identity.get_project(pid)["id"]
+async def project_id(
+    pid: str,
+    request: Request,
+    authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
+) -> str:
+    """The path's project id, checked to exist and to be open to the caller's key.
+
+    Flat (no sub-dependencies) on purpose: every project route, the polled ``GET`` run among
+    them, pays for each dependency FastAPI solves."""
+    identity = request.app.state.platform.identity
+    identity.authenticate(authorization).require_project(pid)
+    return identity.get_project(pid)["id"]
 
 
 ProjectIdDep = Annotated[str, Depends(project_id)]
