@@ -13,8 +13,10 @@ import httpx
 import pytest
 from qcog_types.pytorch_models.hyperparameters import (
     GeneralHSModelHyperparameters,
+    GradientClippingConfig,
     LossFunctionConfig,
     OptimizerConfig,
+    PerGroupOptimizerParams,
 )
 
 from qcog_mock.client import AdminClient, ExperimentClient, ProjectClient
@@ -252,3 +254,127 @@ async def test_inference__columns_are_read_by_position_names_only_noted(
     assert renamed["response"]["predictions"] == plain["response"]["predictions"]
     assert "column 2 'x' is read as 'feature_01'" in renamed["response"]["notes"][0]
     assert "has 5 columns; the model takes 4 inputs, read by position" in too_many["error"]
+
+
+# Documented examples recorded in the platform contract (§10.6, §12) --------------------------
+
+
+def guide_example(**overrides: Any) -> GeneralHSModelHyperparameters:
+    """The training-runs guide's example (§10.6): 77 inputs and a target, General HSM with
+    Hilbert dimension 4, batch 2000, Adam at 1e-3 with the input_diag group at 1e-4."""
+    values: dict[str, Any] = {
+        "hsm_model": "general", "epochs": 2, "batch_size": 2000, "seed": 24, "target": TARGET,
+        "device": "cpu", "input_operator_count": 77, "output_operator_count": 1,
+        "hilbert_space_dims": 4, "complex": True, "split": 0.2,
+        "optimizer_config": OptimizerConfig(
+            type="Adam", default_params={"lr": 1e-3},
+            group_params=[PerGroupOptimizerParams(
+                param_name_contains=["input_diag"], params={"lr": 1e-4, "weight_decay": 0})],
+        ),
+        "loss_fn_config": LossFunctionConfig(type="MSELoss", params={}),
+        **overrides,
+    }  # fmt: skip
+    return GeneralHSModelHyperparameters(**values)
+
+
+async def trained(transport: Any, hyperparameters: Any, **submission: Any) -> dict[str, Any]:
+    """Upload the guide-shaped data (78 columns), submit, let a simulated hour pass; the run."""
+    async with client(transport) as experiments, raw(transport) as http:
+        frame = synthetic_panel(dates=3, assets=100, seed=0)
+        assert frame.shape[1] == 78
+        await experiments.project_client.upload_dataset(frame, "training-data")
+        submission = {"instance": "cpu", **submission}
+        started = await experiments.run_experiment(
+            "example", experiment_name="pytorch-models", dataset_name="training-data",
+            parameters={"hyperparameters": hyperparameters}, **submission,
+        )  # fmt: skip
+        assert "response" in started, started
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        return (await experiments.get_experiment_run("example"))["response"]
+
+
+async def test_training_runs__the_example_configuration_trains_and_reports_every_metric(
+    transport: Any,
+) -> None:
+    run = await trained(transport, guide_example())
+    assert run["status"] == "completed", run.get("error")
+    # train()'s full metric set (§11.7), histories included though the docs' list omits them.
+    metrics = run["metrics"]
+    for key in (
+        "test_loss", "train_loss_history", "val_loss_history", "final_train_loss",
+        "final_val_loss", "epochs_completed", "best_val_loss", "train_dataset_size",
+        "val_dataset_size", "total_training_time", "avg_epoch_time", "checkpoint_metrics",
+    ):  # fmt: skip
+        assert key in metrics, key
+    assert metrics["checkpoint_metrics"] == ["loss"] and len(metrics["val_loss_history"]) == 2
+    assert metrics["train_dataset_size"] + metrics["val_dataset_size"] == 300
+
+
+async def test_pytorch_models__the_reverse_grouping_example_trains(transport: Any) -> None:
+    optimizer = OptimizerConfig(
+        type="Adam",
+        default_params={"lr": 1e-3},
+        group_params=[
+            PerGroupOptimizerParams(param_name_contains=["input_trius"], params={"lr": 1e-4}),
+            PerGroupOptimizerParams(param_name_contains=["input_diags"], params={"lr": 1e-2}),
+        ],
+    )
+    run = await trained(transport, guide_example(optimizer_config=optimizer))
+    assert run["status"] == "completed", run.get("error")
+
+
+async def test_training_runs__the_gradient_clipping_example_trains(transport: Any) -> None:
+    clipping = GradientClippingConfig(max_norm=1.0)
+    run = await trained(transport, guide_example(gradient_clipping_config=clipping))
+    assert run["status"] == "completed", run.get("error")
+    assert run["params"]["hyperparameters"]["gradient_clipping_config"]["max_norm"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "submission", [{"environment_name": "py3.12-cuda"}, {"instance": "cpu"}], ids=["env", "cpu"]
+)
+async def test_training_runs__environment_name_and_instance_both_submit(
+    transport: Any, submission: dict[str, Any]
+) -> None:
+    run = await trained(transport, guide_example(epochs=1), **{"instance": None, **submission})
+    assert run["status"] == "completed", run.get("error")
+    async with raw(transport) as http:
+        environment = (await http.get(f"/api/v1/environments/{run['environment_id']}")).json()
+    assert environment["name"] == submission.get("environment_name", "python3.12")
+
+
+def test_pytorch_models__the_models_import_from_both_documented_paths() -> None:
+    from qcogclient.qcog import models
+
+    assert models.GeneralHSModelHyperparameters is GeneralHSModelHyperparameters
+    assert models.OptimizerConfig is OptimizerConfig
+
+
+async def test_dataset_management__the_documented_chunk_size_is_accepted(transport: Any) -> None:
+    frame = synthetic_panel(dates=1, assets=20, seed=3)
+    async with client(transport) as experiments:
+        # The docs' value: MB multiplied by 1 MiB again by the client (§12 #5): advisory only.
+        uploaded = await experiments.project_client.upload_dataset(
+            frame, "chunked", chunk_size=1024 * 1024 * 128
+        )
+    assert uploaded["response"]["number_of_rows"] == 20
+
+
+async def test_model_deployment__the_docs_largest_criterion_means_greatest(
+    transport: Any,
+) -> None:
+    run = await trained(transport, guide_example(epochs=3))
+    async with client(transport) as experiments, raw(transport) as http:
+        chosen = {}
+        for value in ("largest", "greatest", "smallest"):
+            deployed = await experiments.create_deployment(
+                f"by-{value}", run_name="example", criterion={"metric": "loss", "value": value}
+            )
+            chosen[value] = deployed["response"]["checkpoint_name"]
+        checkpoints = (
+            await http.get(f"/api/v1/projects/{run['project_id']}/experiment_runs/{run['id']}"
+                           "/checkpoints")
+        ).json()  # fmt: skip
+    losses = {c["name"]: c["metrics"]["loss"] for c in checkpoints}
+    assert chosen["largest"] == chosen["greatest"] == max(losses, key=losses.__getitem__)
+    assert chosen["smallest"] == min(losses, key=losses.__getitem__)
