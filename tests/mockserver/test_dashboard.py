@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +20,12 @@ from tests.mockserver.helpers import Platform, hyperparameters
 from tests.mockserver.test_security import user_key
 
 UI = "/_emulator/ui"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def browser(platform: Platform) -> httpx.AsyncClient:
@@ -257,3 +267,30 @@ def test_the_figure_of_a_running_attempt_reaches_to_the_present() -> None:
     curves = losses(figure)
     # The NaN epoch breaks the training curve: two single points, drawn as dots.
     assert curves.count('class="curve curve-train"') == 2 and "<circle" in curves
+
+
+def test_serve_prints_a_dashboard_link_that_signs_a_browser_in(tmp_path: Path) -> None:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
+        "--data-dir", str(tmp_path), "--clock", "manual", "--log-level", "info",
+    ]  # fmt: skip
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None and serve.stderr is not None
+        link = ""
+        for line in serve.stdout:  # what serve prints before it starts listening
+            if line.startswith("  dashboard: "):
+                link = line.split("dashboard: ", 1)[1].strip()
+                break
+        assert link.startswith(f"http://127.0.0.1:{port}{UI}/login?token=")
+        for line in serve.stderr:  # uvicorn says when it is ready
+            if "Uvicorn running on" in line:
+                break
+        with httpx.Client() as web:
+            page = web.get(link, follow_redirects=True)
+            assert page.status_code == 200 and "Runs of qcog-mock" in page.text
+            assert web.get(f"{link}x").status_code == 401  # any other token is refused
+    finally:
+        serve.kill()
+        serve.wait()
