@@ -184,7 +184,9 @@ def _seconds(text: str) -> float:
         raise Invalid(f"duration: {error}.") from None
 
 
-def _move_clock(platform: Platform, action: str, text: str, mode: str) -> tuple[dict, str]:
+def _move_clock(
+    platform: Platform, action: str, text: str, mode: str
+) -> tuple[dict[str, Any], str]:
     control = platform.control
     if action == "advance":
         return control.advance(_seconds(text)), f"Advanced by {text.strip()}."
