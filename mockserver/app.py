@@ -33,8 +33,16 @@ from qcog_mock.mockserver.settings import Settings
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 TIME_HEADER = "X-Qcog-Mock-Time"
-TAGS = ("identity", "environments", "experiments", "admin", "datasets", "experiment runs")
-TAGS += ("deployments", "emulator")
+TAGS = (
+    "identity",
+    "environments",
+    "experiments",
+    "admin",
+    "datasets",
+    "experiment runs",
+    "deployments",
+    "emulator",
+)
 
 
 class SimulatedTimeHeader:

@@ -19,11 +19,12 @@ async def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+AuthorizationHeader = Annotated[str | None, Header(description="x-api-key <key>, or Basic")]
 
 
 async def get_principal(
     platform: PlatformDep,
-    authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
+    authorization: AuthorizationHeader = None,
 ) -> Principal:
     return platform.identity.authenticate(authorization)
 
@@ -43,7 +44,7 @@ AdminDep = Annotated[Principal, Depends(require_admin)]
 async def project_id(
     pid: str,
     request: Request,
-    authorization: Annotated[str | None, Header(description="x-api-key <key>, or Basic")] = None,
+    authorization: AuthorizationHeader = None,
 ) -> str:
     """The path's project id, checked to exist and to be open to the caller's key.
 

@@ -14,6 +14,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
 
 from qcog_mock.mockserver.api.deps import PlatformDep
 from qcog_mock.mockserver.errors import Forbidden
@@ -34,8 +35,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def server_token(request: Request) -> str:
+    return request.app.state.dashboard_token
+
+
 def token_matches(request: Request, token: str | None) -> bool:
-    expected: str = request.app.state.dashboard_token
+    expected = server_token(request)
     return token is not None and secrets.compare_digest(token.encode(), expected.encode())
 
 
@@ -46,8 +51,11 @@ def safe_next(value: str | None) -> str:
     return f"{PREFIX}/"
 
 
-def sign_in(response: Response, token: str) -> Response:
-    response.set_cookie(COOKIE, token, path=PREFIX, httponly=True, samesite="strict")
+def signed_in(request: Request, target: str | None) -> Response:
+    """A redirect to ``target`` (made safe) that sets the session cookie."""
+    response = RedirectResponse(safe_next(target), status_code=303)
+    cookie = server_token(request)
+    response.set_cookie(COOKIE, cookie, path=PREFIX, httponly=True, samesite="strict")
     return response
 
 

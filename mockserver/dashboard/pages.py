@@ -28,7 +28,7 @@ from qcog_mock.mockserver.dashboard.access import (
     SignInNeeded,
     new_token,
     safe_next,
-    sign_in,
+    signed_in,
     token_matches,
 )
 from qcog_mock.mockserver.dashboard.figure import run_figure
@@ -75,14 +75,6 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     )
 
 
-def _signed_in(target: str, request: Request) -> Response:
-    return sign_in(RedirectResponse(safe_next(target), status_code=303), _token(request))
-
-
-def _token(request: Request) -> str:
-    return request.app.state.dashboard_token
-
-
 def _chrome(platform: Platform, request: Request, project_id: str | None) -> dict[str, Any]:
     """What every signed-in page shows: the projects, the clock, where "back" leads."""
     projects = platform.identity.list_projects(1000, 0)
@@ -106,7 +98,7 @@ def _chrome(platform: Platform, request: Request, project_id: str | None) -> dic
 def login_form(request: Request, token: str | None = None, next: str | None = None) -> Response:
     if token is not None:
         if token_matches(request, token):
-            return _signed_in(safe_next(next), request)
+            return signed_in(request, next)
         error = "That sign-in link is not valid: the link changes each time the server starts."
         return _page(request, "login.html", {"next": safe_next(next), "error": error}, 401)
     return _page(request, "login.html", {"next": safe_next(next), "error": None})
@@ -122,7 +114,7 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     if platform.identity.is_admin_login(username, password):
-        return _signed_in(next, request)
+        return signed_in(request, next)
     error = "Wrong name or password: use the admin's (QCOG_MOCK_ADMIN_USERNAME/_PASSWORD)."
     return _page(request, "login.html", {"next": safe_next(next), "error": error}, 401)
 

@@ -132,8 +132,10 @@ def _polylines(values: list[float], x: Callable[[float], float], y: Callable[[fl
 def losses(figure: RunFigure) -> str:
     """Training and validation loss per epoch, across attempts; each resume point marked."""
     height, top, bottom = 280, 30, 240
-    curves = [("train", "training loss", figure.train, TRAIN_COLOUR)]
-    curves.append(("val", "validation loss", figure.val, VAL_COLOUR))
+    curves = [
+        ("train", "training loss", figure.train, TRAIN_COLOUR),
+        ("val", "validation loss", figure.val, VAL_COLOUR),
+    ]
     finite = [v for _, _, values, _ in curves for v in values if not math.isnan(v)]
     epochs = max(len(figure.train), len(figure.val), 1)
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)

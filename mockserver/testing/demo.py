@@ -177,8 +177,12 @@ def summarise(run: dict[str, Any]) -> None:
         print(f"Error: {run['error']}")
 
 
+def demo_platform() -> Platform:
+    return Platform(Settings(api_key=KEY, clock="auto", worker_threads=2))
+
+
 async def main(rows: int, epochs: int, picture: Path | None = None) -> None:
-    platform = Platform(Settings(api_key=KEY, clock="auto", worker_threads=2))
+    platform = demo_platform()
     try:
         transport = httpx.ASGITransport(app=create_app(platform))
         async with Story.connect("http://testserver/api", KEY, transport=transport) as story:
@@ -189,7 +193,7 @@ async def main(rows: int, epochs: int, picture: Path | None = None) -> None:
 
 def serve_demo(rows: int, epochs: int, picture: Path | None, port: int) -> None:
     """The demo over a real HTTP server that stays up afterwards, for the dashboard."""
-    platform = Platform(Settings(api_key=KEY, clock="auto", worker_threads=2))
+    platform = demo_platform()
     app = create_app(platform)
     try:
         with serve_in_thread(app, port) as url:

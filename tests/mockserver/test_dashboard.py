@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +16,10 @@ import pytest
 from qcog_mock.mockserver.dashboard.figure import run_figure
 from qcog_mock.mockserver.dashboard.svg import losses, timeline
 from tests.mockserver.helpers import Platform, hyperparameters
+from tests.mockserver.test_restart import free_port
 from tests.mockserver.test_security import user_key
 
 UI = "/_emulator/ui"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def browser(platform: Platform) -> httpx.AsyncClient:
