@@ -162,8 +162,9 @@ def main() -> None:
 
 def persistence_per_epoch(data_dir: Path, repeats: int = 50) -> float:
     """Wall seconds one committed epoch costs in writes, replayed on the server's last
-    checkpoint: the file (temporary name, rename), the result record, the SQLite rows."""
-    from qcog_mock.mockserver.engine.worker import Results
+    checkpoint: the file (temporary name, rename), the result written, read and consumed, the
+    SQLite rows."""
+    from qcog_mock.mockserver.engine.protocol import EpochDone, Results
     from qcog_mock.mockserver.files import Files
     from qcog_mock.mockserver.store import Store
 
@@ -173,10 +174,16 @@ def persistence_per_epoch(data_dir: Path, repeats: int = 50) -> float:
     store = Store(data_dir / "persistence.sqlite3")
     results = Results(data_dir)
     record = {"kind": "epoch", "at": 0.0, "metrics": checkpoint["metrics"]}
+    done = EpochDone(
+        at=0.0, epoch=1, name="epoch", path="checkpoints/bench/epoch.pt",
+        metrics=checkpoint["metrics"], train_loss=0.1, val_loss=0.2, best_val_loss=0.2,
+    )  # fmt: skip
     started = time.perf_counter()
     for epoch in range(repeats):
         files.save_checkpoint("bench", "epoch", checkpoint)
-        results.write(epoch + 1, record)
+        results.write(epoch + 1, done)
+        results.read(epoch + 1)
+        results.consume(epoch + 1)
         with store.transaction():
             store.put_checkpoint("bench", {"name": f"e{epoch}", "epoch": epoch, **record})
             store.add_epoch("bench", epoch, 0.1, 0.2)

@@ -23,10 +23,13 @@ from qcog_mock.mockserver.errors import Invalid, PayloadTooLarge
 
 
 class Files:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        """``create``: make the folders. A worker does not: it writes only into a data dir that
+        exists, never re-creating one its platform has removed."""
         self.root = root
-        (root / "datasets").mkdir(parents=True, exist_ok=True)
-        (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if create:
+            (root / "datasets").mkdir(parents=True, exist_ok=True)
+            (root / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     def dataset(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.csv"
@@ -39,7 +42,7 @@ class Files:
 
     def save_checkpoint(self, run_id: str, name: str, checkpoint: dict[str, Any]) -> Path:
         path = self.checkpoint(run_id, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)  # not parents: a removed data dir stays removed
         partial = path.with_suffix(".partial")
         torch.save(checkpoint, partial)
         os.replace(partial, path)

@@ -101,6 +101,14 @@ class Process:
         self._go.clear()
         self.check()
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the process's thread to end; True if it has (or never
+        started)."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def check(self) -> None:
         """Raise a pending interrupt (cancellation, shutdown) at a safe point."""
         if self.sim.stopped:

@@ -7,7 +7,10 @@ starts the worker, then takes the worker's results one by one — waiting, with 
 a result not yet computed — and commits each at its simulated time. Workers compute ahead and in
 parallel; the clock never passes a time a worker may still produce an event for, so timelines are
 those of serial execution. Attempts end ``completed``, ``timed_out``, ``crashed`` (also when the
-worker dies or exceeds the wall-time guard) or ``cancelled`` (the worker is stopped).
+worker dies or exceeds the wall-time guard, or the executor fails in any way) or ``cancelled``
+(the worker is stopped). No failure of the executor escapes an attempt: each is a crashed
+attempt with its reason, retried as the rule says, so no run stays ``running`` with nothing
+computing it (``stranded`` checks that).
 """
 
 from __future__ import annotations
@@ -32,13 +35,20 @@ from qcog_mock.mockserver.documents import (
     load_run,
     save_run,
 )
-from qcog_mock.mockserver.engine.executors import LocalProcesses
 from qcog_mock.mockserver.engine.faults import ServerFaults
+from qcog_mock.mockserver.engine.protocol import (
+    AttemptEnded,
+    EpochDone,
+    FaultInjected,
+    Results,
+    UnreadableResult,
+    WorkerResult,
+)
 from qcog_mock.mockserver.engine.retry import after_attempt
-from qcog_mock.mockserver.engine.worker import AttemptJob, Results, run_attempt
+from qcog_mock.mockserver.engine.worker import AttemptJob, run_attempt
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.simulation import Process, Simulation
+from qcog_mock.mockserver.simulation import Process, Simulation, SimulationStopped
 from qcog_mock.mockserver.store import Store
 
 logger = logging.getLogger(__name__)
@@ -74,6 +84,7 @@ class Engine:
         self.emit = emit
         self._lock = threading.RLock()
         self._processes: dict[str, Process] = {}
+        self._computing: dict[str, Results] = {}  # run id -> its worker's results, while it runs
 
     def save(self, run: Run) -> None:
         save_run(self.store, run, self.sim.clock.now())
@@ -151,9 +162,29 @@ class Engine:
             if not process.done.wait(wait):
                 logger.warning("Attempt of run %s did not stop within %s s", run_id, wait)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait for the attempts' processes to end; the simulation is closed first, so each
+        stops its worker and ends. Only then may the caller remove the files they write."""
         with self._lock:
+            processes = [*self._processes.values()]
             self._processes.clear()
+        deadline = monotonic() + timeout
+        for process in processes:
+            if not process.join(max(0.0, deadline - monotonic())):
+                logger.warning(
+                    "The attempt process %s did not end within %s s", process.key, timeout
+                )
+
+    def stranded(self) -> list[str]:
+        """The runs ``running`` with no attempt process to end them: always none, unless the
+        engine has a bug (the watchdog the tests assert on)."""
+        with self._lock:
+            live = {run_id for run_id, p in self._processes.items() if not p.done.is_set()}
+        return [
+            doc["id"]
+            for doc in self.store.list("run")
+            if doc.get("status") == "running" and doc["id"] not in live
+        ]
 
     # Attempts -----------------------------------------------------------------------------
 
@@ -216,7 +247,7 @@ class Engine:
             epoch_start=epoch_start,
             deadline=deadline,
             epoch_cost=self.epoch_cost(run),
-            faults=[f.model_dump() for f in self.server_faults.for_run(params.faults).faults],
+            faults=self.server_faults.for_run(params.faults).faults,
             resume=self.last_checkpoint(run.id),
             torch_threads=self.settings.worker_threads,
         )
@@ -226,32 +257,49 @@ class Engine:
         results = Results(job.folder)
         worker: Future[Any] | None = None
         try:
-            worker = self._start_worker(process, job)
+            worker = self._start_worker(process, run.id, job)
             for index in itertools.count(1):
                 result = self._next_result(process, results, index, worker)
-                process.sleep_until(result["at"])
-                if result["kind"] == "fault":
-                    fault = result["fault"]
-                    self.emit(
-                        "fault.injected", run, fault=fault, attempt=number, epoch=result["epoch"]
-                    )
-                elif result["kind"] == "epoch":
-                    self.commit_epoch(run.id, number, result)
-                else:
-                    self._end(run, number, result)
-                    return
+                process.sleep_until(result.at)
+                match result:
+                    case FaultInjected(fault=fault, epoch=epoch):
+                        self.emit(
+                            "fault.injected", run, fault=fault.model_dump(), attempt=number,
+                            epoch=epoch,
+                        )  # fmt: skip
+                    case EpochDone():
+                        self.commit_epoch(run.id, number, result)
+                    case AttemptEnded():
+                        self._end(run, number, result)
+                        return
+                results.consume(index)
         except AttemptCancelled:
             self._stop_worker(worker, results)
             self._finish(run.id, number, "cancelled", process.now, "cancelled: the run was deleted")
-        except BaseException:  # the server stops: the attempt is picked up at restart
+        except SimulationStopped:  # the server stops: the attempt is picked up at restart
             self._stop_worker(worker, results)
             raise
+        except Exception as error:  # the executor failed us: a crashed attempt, retried
+            logger.warning("Attempt %s of run %s: %s", number, run.id, error, exc_info=True)
+            self._stop_worker(worker, results)
+            reason = f"crashed: the worker failed: {type(error).__name__}: {error}"
+            self._finish(run.id, number, "crashed", process.now, reason)
+        finally:
+            with self._lock:
+                self._computing.pop(run.id, None)
 
-    def _start_worker(self, process: Process, job: AttemptJob) -> Future[Any]:
-        # A free worker slot; a deleted run stops waiting for one.
-        while not self._slots.acquire(timeout=0.05):
-            process.check()
+    def _start_worker(self, process: Process, run_id: str, job: AttemptJob) -> Future[Any]:
+        # A free worker slot; a deleted run stops waiting for one. The clock is held meanwhile,
+        # so workers waiting at their lookahead bound would wait for ever: lift their bounds.
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                for waiting in self._computing.values():
+                    waiting.lift_bound()
+            while not self._slots.acquire(timeout=0.05):
+                process.check()
         try:
+            with self._lock:
+                self._computing[run_id] = Results(job.folder)
             worker = self.executor.submit(run_attempt, job)
         except BaseException:
             self._slots.release()
@@ -261,44 +309,52 @@ class Engine:
 
     def _next_result(
         self, process: Process, results: Results, index: int, worker: Future[Any]
-    ) -> dict[str, Any]:
-        """Result ``index`` of the worker, once written; the clock waits meanwhile."""
+    ) -> WorkerResult:
+        """Result ``index`` of the worker, once written; the clock waits meanwhile. A worker
+        that cannot produce it is a crashed attempt."""
         waited_since = monotonic()
-        while (result := results.read(index)) is None:
-            process.check()  # a deleted run or a stopping server ends the wait
-            if worker.done() and (result := results.read(index)) is None:
-                error = worker.exception() or "the worker ended without a result"
-                return {"kind": "end", "outcome": "crashed", "at": process.now, "reason": (
-                    f"crashed: {error}"
-                )}  # fmt: skip
+        while True:
+            try:
+                if (result := results.read(index)) is not None:
+                    return result
+                process.check()  # a deleted run or a stopping server ends the wait
+                if worker.done() and (result := results.read(index)) is None:
+                    error = worker.exception() or "the worker ended without a result"
+                    return AttemptEnded(
+                        at=process.now, outcome="crashed", reason=f"crashed: {error}"
+                    )
+            except UnreadableResult as error:
+                self._stop_worker(worker, results)
+                return AttemptEnded(at=process.now, outcome="crashed", reason=f"crashed: {error}")
             guard = self.settings.worker_wall_seconds
             if monotonic() - waited_since > guard:
                 self._stop_worker(worker, results)
-                return {"kind": "end", "outcome": "crashed", "at": process.now, "reason": (
+                return AttemptEnded(at=process.now, outcome="crashed", reason=(
                     f"crashed: the worker computed one epoch for more than {guard:g} wall "
                     "seconds (the wall-time guard) and was stopped"
-                )}  # fmt: skip
+                ))  # fmt: skip
             wait([worker], timeout=POLL_SECONDS)
-        return result
 
     def _stop_worker(self, worker: Future[Any] | None, results: Results) -> None:
-        results.request_stop()  # a worker elsewhere (Dask) stops at its next epoch
-        if worker is not None and isinstance(self.executor, LocalProcesses):
-            self.executor.kill(worker)
+        """End the worker: a kill where the executor can (at once), and a stop request that a
+        worker elsewhere (Dask) reads at its next epoch. Both tolerate a worker long gone."""
+        kill = getattr(self.executor, "kill", None)
+        if worker is not None and kill is not None:
+            kill(worker)
+        results.request_stop()
 
-    def _end(self, run: Run, number: int, end: dict[str, Any]) -> None:
-        outcome, at = end["outcome"], end["at"]
-        if outcome == "timed_out":
+    def _end(self, run: Run, number: int, end: AttemptEnded) -> None:
+        if end.outcome == "timed_out":
             reason = (
                 f"timed out after {run.params.timeout} s (the per-attempt timeout) during epoch "
-                f"{end['reached_epoch']}; the partial epoch is lost"
+                f"{end.reached_epoch}; the partial epoch is lost"
             )
-            self._finish(run.id, number, outcome, at, reason)
-        elif outcome == "crashed":
-            retryable = end.get("retryable", True)
-            self._finish(run.id, number, outcome, at, end["reason"], retryable=retryable)
+            self._finish(run.id, number, "timed_out", end.at, reason)
+        elif end.outcome == "crashed":
+            reason = end.reason or "crashed"
+            self._finish(run.id, number, "crashed", end.at, reason, retryable=end.retryable)
         else:
-            self._finish(run.id, number, "completed", at, None, metrics=end["metrics"])
+            self._finish(run.id, number, "completed", end.at, None, metrics=end.metrics)
 
     def epoch_cost(self, run: Run) -> float:
         params = run.params
@@ -330,21 +386,21 @@ class Engine:
         progress["train_loss_history"], progress["val_loss_history"] = train, val
         return checkpoint
 
-    def commit_epoch(self, run_id: str, number: int, result: dict[str, Any]) -> None:
+    def commit_epoch(self, run_id: str, number: int, result: EpochDone) -> None:
         """Record an epoch the worker computed (its checkpoint file is written), at its time."""
-        epoch, name = int(result["epoch"]), result["name"]
+        epoch, name = result.epoch, result.name
         record = Checkpoint(
             name=name,
             epoch=epoch,
             attempt=number,
             run_id=run_id,
-            path=result["path"],
-            metrics=result["metrics"],
-            created_at=result["at"],
+            path=result.path,
+            metrics=result.metrics,
+            created_at=result.at,
         )
         with self._lock, self.store.transaction():  # the checkpoint, the run and the event
             self.store.put_checkpoint(run_id, record.to_doc())
-            self.store.add_epoch(run_id, epoch, result["train_loss"], result["val_loss"])
+            self.store.add_epoch(run_id, epoch, result.train_loss, result.val_loss)
             run = load_run(self.store, run_id)
             if run is None:
                 return
@@ -353,9 +409,9 @@ class Engine:
             run.metrics = {  # live metrics; the API adds the histories when it shows the run
                 "epoch": epoch,
                 "epochs": run.params.hyperparameters.epochs,
-                "train_loss": result["train_loss"],
-                "val_loss": result["val_loss"],
-                "best_val_loss": result["best_val_loss"],
+                "train_loss": result.train_loss,
+                "val_loss": result.val_loss,
+                "best_val_loss": result.best_val_loss,
             }
             self.save(run)
             self.emit(
@@ -364,8 +420,8 @@ class Engine:
                 attempt=number,
                 checkpoint=name,
                 epoch=epoch,
-                train_loss=result["train_loss"],
-                val_loss=result["val_loss"],
+                train_loss=result.train_loss,
+                val_loss=result.val_loss,
             )
 
     def _finish(

@@ -8,7 +8,7 @@
   machine (the optional ``dask`` extra). Its workers must share the data dir: checkpoints,
   datasets and results travel through it.
 
-Workers report through files (``worker.Results``), so an executor only has to run a function and
+Workers report through files (``protocol.Results``), so an executor only has to run a function and
 say when it has ended.
 """
 
@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 _PR_SET_PDEATHSIG = 1
@@ -35,6 +36,20 @@ _HEADER = struct.Struct("!Q")
 
 class WorkerDied(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A worker's answer: its job returned ``value``."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A worker's answer: its job raised (the error, as text: the class may not unpickle)."""
+
+    message: str
 
 
 def describe_exit(code: int | None) -> str:
@@ -63,7 +78,7 @@ def _receive(stream: BinaryIO) -> Any:
 
 
 class _Worker:
-    """One worker process and the job it runs, if any."""
+    """One worker process and whether the pool has killed it."""
 
     def __init__(self) -> None:
         read, write = os.pipe()
@@ -74,19 +89,25 @@ class _Worker:
         )
         os.close(write)
         self.results = os.fdopen(read, "rb")
-        self.future: Future[Any] | None = None
+        self.killed = False  # set under the pool's lock: a killed worker is never reused
 
-    def run(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.future = future
+    @property
+    def alive(self) -> bool:
+        return not self.killed and self.process.poll() is None
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Hand the worker a job; ``OSError`` (a broken pipe) if it has died."""
         assert self.process.stdin is not None
         _send(self.process.stdin, (fn, args))  # type: ignore[arg-type]
 
-    def outcome(self) -> tuple[str, Any]:
-        """The running job's outcome; ("died", description) if the process ended."""
+    def outcome(self) -> _Done | _Failed | WorkerDied:
+        """The running job's outcome; ``WorkerDied`` if the process ended first."""
         try:
-            return _receive(self.results)
+            answer = _receive(self.results)
         except (EOFError, OSError, pickle.UnpicklingError):
-            return "died", f"the worker process {describe_exit(self.process.wait())}"
+            return WorkerDied(f"the worker process {describe_exit(self.process.wait())}")
+        assert isinstance(answer, _Done | _Failed), answer
+        return answer
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -103,7 +124,12 @@ class _Worker:
 
 
 class LocalProcesses(Executor):
-    """A pool of reusable worker processes; ``kill(future)`` ends a running job at once."""
+    """A pool of reusable worker processes; ``kill(future)`` ends a running job at once.
+
+    A worker is reused only if it is alive and was not killed: a kill that lands as its job
+    ends discards it (the job's result still counts), and a worker found dead when a job is
+    handed to it is replaced.
+    """
 
     def __init__(self) -> None:
         self._idle: list[_Worker] = []
@@ -128,41 +154,61 @@ class LocalProcesses(Executor):
         self._requests.put(request)
         return request.result()
 
+    def _idle_worker(self) -> _Worker | None:
+        """A live idle worker, if any; dead ones found on the way are closed."""
+        while True:
+            with self._lock:
+                if self._shutdown:
+                    raise RuntimeError("the executor has shut down")
+                worker = self._idle.pop() if self._idle else None
+            if worker is None or worker.alive:
+                return worker
+            worker.close()
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if kwargs:
             raise TypeError("LocalProcesses.submit takes positional arguments only")
         future: Future[Any] = Future()
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("the executor has shut down")
-            worker = self._idle.pop() if self._idle else None
-        worker = worker or self._new_worker()
+        future.set_running_or_notify_cancel()
+        worker = self._idle_worker() or self._new_worker()
+        try:
+            worker.run(fn, args)
+        except OSError:  # it died since it was checked: once more, on a new worker
+            worker.close()
+            worker = self._new_worker()
+            try:
+                worker.run(fn, args)
+            except OSError as error:
+                worker.close()
+                raise WorkerDied(f"a new worker process died at once: {error}") from None
         with self._lock:
             self._busy[future] = worker
-        future.set_running_or_notify_cancel()
-        worker.run(future, fn, args)
         threading.Thread(target=self._watch, args=(future, worker), daemon=True).start()
         return future
 
     def _watch(self, future: Future[Any], worker: _Worker) -> None:
-        kind, value = worker.outcome()
+        outcome = worker.outcome()
         with self._lock:
             self._busy.pop(future, None)
-            if kind != "died" and not self._shutdown:
+            reuse = worker.alive and not self._shutdown and not isinstance(outcome, WorkerDied)
+            if reuse:
                 self._idle.append(worker)
-        if kind == "died":
+        if not reuse:
             worker.close()
-            future.set_exception(WorkerDied(value))
-        elif kind == "error":
-            future.set_exception(RuntimeError(value))
+        if isinstance(outcome, WorkerDied):
+            future.set_exception(outcome)
+        elif isinstance(outcome, _Failed):
+            future.set_exception(RuntimeError(outcome.message))
         else:
-            future.set_result(value)
+            future.set_result(outcome.value)
 
     def kill(self, future: Future[Any]) -> None:
+        """End the job's worker at once; nothing for a job that has ended."""
         with self._lock:
             worker = self._busy.get(future)
-        if worker is not None:
-            worker.kill()
+            if worker is not None:
+                worker.killed = True
+                worker.kill()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -234,10 +280,14 @@ def serve_jobs(results_fd: int) -> None:
         except EOFError:
             return
         try:
-            _send(results, ("ok", fn(*args)))
+            answer: _Done | _Failed = _Done(fn(*args))
         except Exception as error:
-            _send(results, ("error", f"{type(error).__name__}: {error}"))
+            answer = _Failed(f"{type(error).__name__}: {error}")
+        _send(results, answer)
 
 
 if __name__ == "__main__":
-    serve_jobs(int(sys.argv[1]))
+    # The module by its own name, not as __main__: its answers must unpickle in the server.
+    from qcog_mock.mockserver.engine.executors import serve_jobs as main
+
+    main(int(sys.argv[1]))

@@ -3,9 +3,10 @@
 An epoch's simulated cost is known when it starts, so a worker needs nothing from the clock: it
 knows the attempt's start, its deadline, each epoch's cost and the fault plan, and computes every
 epoch's simulated end time itself. It writes each result — an injected fault, an epoch (its
-checkpoint file first), the attempt's end — as one numbered JSON file in the attempt's folder of
-the data dir; the engine commits them in order, each at its simulated time. So the timeline is the
-one a serial run would have, whatever the number of workers.
+checkpoint file first), the attempt's end — as the messages of ``protocol.py``, one numbered file
+each in the attempt's folder of the data dir; the engine commits them in order, each at its
+simulated time. So the timeline is the one a serial run would have, whatever the number of
+workers. A worker stays at most ``protocol.LOOKAHEAD`` results ahead of what the engine committed.
 
 Runs where the executor puts it: a local process (``engine/executors.py``) or a Dask worker that
 shares the data dir. It imports no server module but this package's faults and the files.
@@ -13,14 +14,19 @@ shares the data dir. It imports no server module but this package's faults and t
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qcog_mock.mockserver.clock import isoformat
-from qcog_mock.mockserver.engine.faults import FaultPlan, parse_faults
+from qcog_mock.mockserver.engine.faults import Fault, FaultPlan
+from qcog_mock.mockserver.engine.protocol import (
+    AttemptEnded,
+    EpochDone,
+    FaultInjected,
+    Results,
+    WorkerResult,
+)
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -52,36 +58,9 @@ class AttemptJob:
     epoch_start: float
     deadline: float
     epoch_cost: float
-    faults: list[dict[str, Any]] = field(default_factory=list)
+    faults: tuple[Fault, ...] = ()  # the run's and the server's, in force for this attempt
     resume: dict[str, Any] | None = None  # the last checkpoint, loss histories attached
     torch_threads: int = 1
-
-
-class Results:
-    """The numbered result files of one attempt (written whole: temporary name, then rename)."""
-
-    STOP = "stop"
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-
-    def write(self, index: int, result: dict[str, Any]) -> None:
-        final = self.folder / f"{index:06d}.json"
-        partial = final.with_suffix(".partial")
-        partial.write_text(json.dumps(result))
-        os.replace(partial, final)
-
-    def read(self, index: int) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.folder / f"{index:06d}.json").read_text())
-        except FileNotFoundError:
-            return None
-
-    def request_stop(self) -> None:
-        (self.folder / self.STOP).touch()
-
-    def stop_requested(self) -> bool:
-        return (self.folder / self.STOP).exists()
 
 
 class _Context:
@@ -92,27 +71,26 @@ class _Context:
 
         self.job = job
         self.results = results
-        self.files = Files(Path(job.data_root))
-        self.faults = FaultPlan(tuple(parse_faults(job.faults)))
+        self.files = Files(Path(job.data_root), create=False)
+        self.faults = FaultPlan(job.faults)
         self.epoch_start = job.epoch_start
         self.epoch_end = job.epoch_start
         self.reached_epoch = 0
         self._written = 0
         self._pending: dict[str, Any] | None = None
 
-    def emit(self, result: dict[str, Any]) -> None:
+    def emit(self, result: WorkerResult) -> None:
         self._written += 1
         self.results.write(self._written, result)
 
     def load_last_checkpoint(self) -> dict[str, Any] | None:
         return self.job.resume
 
-    def _injected(self, fault: Any, epoch: int) -> None:
-        self.emit(
-            {"kind": "fault", "at": self.epoch_start, "fault": fault.model_dump(), "epoch": epoch}
-        )
+    def _injected(self, fault: Fault, epoch: int) -> None:
+        self.emit(FaultInjected(at=self.epoch_start, epoch=epoch, fault=fault))
 
     def on_epoch_start(self, epoch: int) -> None:
+        self.results.wait_for_room(self._written)
         if self.results.stop_requested():
             raise StopRequested
         self.reached_epoch = epoch
@@ -151,17 +129,16 @@ class _Context:
             self.job.run_id, name, {**checkpoint, "other_states": other, "timestamp": isoformat(at)}
         )
         self.emit(
-            {
-                "kind": "epoch",
-                "at": at,
-                "epoch": epoch,
-                "name": name,
-                "path": self.files.relative(path),
-                "metrics": checkpoint["metrics"],
-                "train_loss": train[-1],
-                "val_loss": val[-1],
-                "best_val_loss": min(val),
-            }
+            EpochDone(
+                at=at,
+                epoch=epoch,
+                name=name,
+                path=self.files.relative(path),
+                metrics=checkpoint["metrics"],
+                train_loss=train[-1],
+                val_loss=val[-1],
+                best_val_loss=min(val),
+            )
         )
         self.epoch_start = at
 
@@ -175,21 +152,22 @@ def run_attempt(job: AttemptJob) -> str:
     torch.set_num_threads(job.torch_threads)
     results = Results(job.folder)
     context = _Context(job, results)
-    end: dict[str, Any]
+    end: AttemptEnded
     try:
         outcome = train(context, job.dataset_path, params=job.params)
     except StopRequested:
         return job.folder
     except AttemptTimedOut:
-        end = {"outcome": "timed_out", "at": job.deadline}
+        end = AttemptEnded(at=job.deadline, outcome="timed_out")
     except ExperimentError as error:
-        end = {"outcome": "crashed", "at": context.epoch_start, "reason": str(error)}
-        end["retryable"] = False
+        end = AttemptEnded(
+            at=context.epoch_start, outcome="crashed", reason=str(error), retryable=False
+        )
     except Exception as error:
         where = f" at epoch {context.reached_epoch}" if context.reached_epoch else ""
         reason = f"crashed{where}: {type(error).__name__}: {error}"
-        end = {"outcome": "crashed", "at": context.epoch_start, "reason": reason}
+        end = AttemptEnded(at=context.epoch_start, outcome="crashed", reason=reason)
     else:
-        end = {"outcome": "completed", "at": context.epoch_start, "metrics": outcome["metrics"]}
-    context.emit({"kind": "end", "reached_epoch": context.reached_epoch, **end})
+        end = AttemptEnded(at=context.epoch_start, outcome="completed", metrics=outcome["metrics"])
+    context.emit(end.model_copy(update={"reached_epoch": context.reached_epoch}))
     return job.folder

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import tempfile
+from concurrent.futures import Executor
 from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
@@ -69,7 +70,11 @@ class DataDirLock:
 
 
 class Platform:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, executor: Executor | None = None
+    ) -> None:
+        """``executor``: where attempts compute, owned by the caller (a test's own pool, or a
+        faulty one); by default the one ``settings.executor`` names."""
         self.settings = settings or Settings()
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._lock: DataDirLock | None = None
@@ -85,9 +90,9 @@ class Platform:
         self.files = Files(root)
         self.files.remove_orphans(self.store)
         self.cache = DeployedCache(self.files)
-        self.executor = make_executor(self.settings.executor)
+        self.executor = executor or make_executor(self.settings.executor)
         # The local pool is shared by every platform of the process; a Dask client is ours.
-        self._owns_executor = self.settings.executor != "local"
+        self._owns_executor = executor is None and self.settings.executor != "local"
         restarted = self.store.setting("seeded") is not None
         self._start()
         if restarted:
@@ -171,7 +176,9 @@ class Platform:
         self.webhooks.close()
 
     def close(self) -> None:
-        self._stop()  # stops this platform's workers; the shared local pool stays warm
+        # In this order: the attempts stop their workers and end (joined), and only then do the
+        # files they write go. The shared local pool stays warm.
+        self._stop()
         if self._owns_executor:
             self.executor.shutdown(wait=False)
         self.store.close()
