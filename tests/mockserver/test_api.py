@@ -23,6 +23,26 @@ def basic(username: str, password: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/api/v1/whoami", "GET, HEAD"),
+        ("DELETE", "/api/v1/environments", "GET, HEAD, POST"),
+        ("POST", "/api/v1/environments/env-1", "DELETE, GET, HEAD"),
+        ("PATCH", "/_emulator/faults", "DELETE, GET, HEAD, PUT"),
+        ("DELETE", "/_emulator/clock", "GET, HEAD, PUT"),
+    ],
+)
+async def test_a_405_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    expected = " or ".join(allowed.split(", "))
+    assert response.json()["detail"] == f"Method {method} not allowed here; use {expected}."
+
+
+@pytest.mark.parametrize(
     "headers",
     [
         {},
