@@ -210,6 +210,16 @@ class LocalProcesses(Executor):
                 worker.killed = True
                 worker.kill()
 
+    def busy_pids(self) -> list[int]:
+        """The process ids of the workers running a job."""
+        with self._lock:
+            return [worker.process.pid for worker in self._busy.values()]
+
+    def idle_pids(self) -> list[int]:
+        """The process ids of the warm workers waiting for a job."""
+        with self._lock:
+            return [worker.process.pid for worker in self._idle]
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shutdown = True
@@ -277,7 +287,7 @@ def serve_jobs(results_fd: int) -> None:
     while True:
         try:
             fn, args = _receive(jobs)
-        except EOFError:
+        except (EOFError, OSError):  # the server has gone, or closed our pipe
             return
         try:
             answer: _Done | _Failed = _Done(fn(*args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -52,12 +53,17 @@ def api_client(backend: Emulator) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def emulator(**settings: Any) -> AsyncIterator[Platform]:
-    """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards."""
-    backend = Emulator(Settings(**{"api_key": KEY, "clock": "manual", **settings}))
+async def emulator(executor: Executor | None = None, **settings: Any) -> AsyncIterator[Platform]:
+    """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards;
+    ``executor``: the test's own (by default the process's shared pool)."""
+    backend = Emulator(
+        Settings(**{"api_key": KEY, "clock": "manual", **settings}), executor=executor
+    )
     try:
         async with api_client(backend) as client:
-            yield await Platform(client).setup()
+            platform = await Platform(client).setup()
+            platform.backend = backend
+            yield platform
     finally:
         backend.close()
 
@@ -75,6 +81,7 @@ class Platform:
             ExperimentClient(api_key=KEY, base_url=api, transport=client._transport),
             EmulatorClient(api, transport=client._transport, api_key=KEY),
         )
+        self.backend: Emulator | None = None  # the emulator itself, where the test made it
         self.project_id = ""
         self.experiment_id = ""
         self.environment_id = ""

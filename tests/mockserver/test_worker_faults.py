@@ -1,0 +1,206 @@
+"""The engine is total over executor failures, and close and stop are ordered.
+
+Each test owns its executor: a pool of its own (``LocalProcesses``), or a faulty executor made
+for the failure at hand. Afterwards no run is left ``running`` with nothing computing it (the
+engine's ``stranded`` watchdog), no worker process is left (checked by pid) and no folder.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qcog_mock.mockserver.engine.executors import LocalProcesses, WorkerDied
+from qcog_mock.mockserver.engine.worker import AttemptJob
+from tests.mockserver.helpers import Platform, emulator, hyperparameters
+from tests.mockserver.test_workers import wait_for_exit
+
+HOUR = 3600
+
+
+@pytest.fixture
+def pool() -> Iterator[LocalProcesses]:
+    """A pool of this test's own; its workers are gone when the test is."""
+    pool = LocalProcesses()
+    yield pool
+    pids = pool.busy_pids() + pool.idle_pids()
+    pool.shutdown()
+    assert all(wait_for_exit(pid) for pid in pids), "a worker outlived its pool"
+
+
+def wait_until_dead(pid: int) -> None:
+    """Block until ``pid`` (our child) has died, without reaping it: its parent will."""
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+def until(condition: Callable[[], Any], timeout: float = 60) -> Any:
+    """Wait for a condition another process makes true (a worker starting, a result written)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "the condition did not come true"
+        time.sleep(0.005)
+    return value
+
+
+def committed(platform: Platform, run_id: str, epochs: int) -> Callable[[], bool]:
+    """Whether ``epochs`` epochs of the run are committed."""
+    assert platform.backend is not None
+    store = platform.backend.store
+    return lambda: len(store.checkpoints(run_id)) >= epochs
+
+
+def assert_nothing_stranded(platform: Platform) -> None:
+    assert platform.backend is not None
+    assert platform.backend.engine.stranded() == []
+
+
+# The pool ------------------------------------------------------------------------------------
+
+
+def test_a_kill_for_a_finished_job_is_ignored(pool: LocalProcesses) -> None:
+    done = pool.submit(os.getpid)
+    pid = done.result()
+    pool.kill(done)
+    assert pool.submit(os.getpid).result() == pid  # the same warm worker, alive
+
+
+def test_a_worker_that_died_idle_is_never_handed_out(pool: LocalProcesses) -> None:
+    pid = pool.submit(os.getpid).result()
+    os.kill(pid, signal.SIGKILL)  # as the OOM killer would, between two jobs
+    wait_until_dead(pid)
+    assert pool.idle_pids() == [pid]
+    assert pool.submit(os.getpid).result() != pid  # a new worker ran it
+    assert pid not in pool.idle_pids()
+
+
+def test_a_broken_pipe_sends_the_job_to_a_new_worker(pool: LocalProcesses) -> None:
+    pid = pool.submit(os.getpid).result()
+    pool.submit(os.close, 0).result()  # the worker closes its end of the job pipe
+    assert pool.submit(os.getpid).result() != pid
+
+
+def test_a_killed_job_fails_and_its_worker_is_not_reused(pool: LocalProcesses) -> None:
+    running = pool.submit(time.sleep, 60)
+    (pid,) = until(pool.busy_pids)
+    pool.kill(running)
+    with pytest.raises(WorkerDied, match="killed by SIGKILL"):
+        running.result(timeout=30)
+    assert pool.idle_pids() == []
+    assert pool.submit(os.getpid).result() != pid
+
+
+# Faulty executors ----------------------------------------------------------------------------
+
+
+class SubmitFails(Executor):
+    """An executor whose ``submit`` raises ``error`` the first ``times`` times, then hands the
+    job to ``then``."""
+
+    def __init__(self, error: Exception, times: int, then: Executor | None = None) -> None:
+        self.error, self.times, self.then = error, times, then
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self.times > 0 or self.then is None:
+            self.times -= 1
+            raise self.error
+        return self.then.submit(fn, *args)
+
+    def kill(self, future: Future[Any]) -> None:
+        if isinstance(self.then, LocalProcesses):
+            self.then.kill(future)
+
+
+class WritesGarbage(Executor):
+    """An executor whose worker writes a first result that is not a result, then ends."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        (job,) = args
+        assert isinstance(job, AttemptJob)
+        (Path(job.folder) / "000001.json").write_text('{"kind": "epoch", "at": ')
+        future: Future[Any] = Future()
+        future.set_result(job.folder)
+        return future
+
+
+async def short_run(platform: Platform, name: str = "job", **params: Any) -> dict[str, Any]:
+    dataset = await platform.dataset_id(name)
+    run = await platform.submit(
+        dataset, name, hyperparameters=hyperparameters(epochs=3), timeout=HOUR, **params
+    )
+    await platform.advance(12 * HOUR)
+    return await platform.run(run["id"])
+
+
+async def test_an_executor_that_cannot_take_the_job_crashes_the_attempt_each_time() -> None:
+    executor = SubmitFails(RuntimeError("no capacity left"), times=2)
+    async with emulator(executor=executor) as platform:
+        run = await short_run(platform, retries=1)
+        assert_nothing_stranded(platform)
+    assert run["status"] == "failed"
+    assert [a["outcome"] for a in run["attempts"]] == ["crashed", "crashed"]
+    reason = "crashed: the worker failed: RuntimeError: no capacity left"
+    assert all(a["reason"] == reason for a in run["attempts"])
+    assert reason in run["errors"][-1]
+
+
+async def test_a_broken_pipe_at_submit_is_a_crashed_attempt_and_the_retry_trains(
+    pool: LocalProcesses,
+) -> None:
+    executor = SubmitFails(BrokenPipeError(32, "Broken pipe"), times=1, then=pool)
+    async with emulator(executor=executor) as platform:
+        run = await short_run(platform, retries=1)
+        assert_nothing_stranded(platform)
+    assert [a["outcome"] for a in run["attempts"]] == ["crashed", "completed"]
+    assert "BrokenPipeError" in run["attempts"][0]["reason"]
+    assert run["status"] == "completed" and run["metrics"]["epochs_completed"] == 3
+
+
+async def test_an_unreadable_result_file_is_a_crashed_attempt() -> None:
+    async with emulator(executor=WritesGarbage()) as platform:
+        run = await short_run(platform, retries=1)
+        assert_nothing_stranded(platform)
+    assert run["status"] == "failed"
+    assert [a["outcome"] for a in run["attempts"]] == ["crashed", "crashed"]
+    assert "crashed: result 1 is not a worker result" in run["attempts"][0]["reason"]
+
+
+async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalProcesses) -> None:
+    async with emulator(executor=pool) as platform:
+        first = await short_run(platform)
+        (pid,) = pool.idle_pids()  # the worker that trained it waits for the next job
+        os.kill(pid, signal.SIGKILL)
+        wait_until_dead(pid)
+        second = await short_run(platform, "second")
+        assert_nothing_stranded(platform)
+        (replacement,) = pool.idle_pids()
+        assert replacement != pid
+    for run in (first, second):
+        assert [a["outcome"] for a in run["attempts"]] == ["completed"]
+
+
+async def test_a_platform_closed_during_a_running_attempt_leaves_no_worker_and_no_folder(
+    pool: LocalProcesses,
+) -> None:
+    rng = random.Random(19)
+    for _ in range(50):
+        async with emulator(executor=pool, clock="auto") as platform:
+            assert platform.backend is not None
+            root = platform.backend.files.root
+            dataset = await platform.dataset_id()
+            run = await platform.submit(
+                dataset, hyperparameters=hyperparameters(epochs=10_000),
+                emulator={"epoch_seconds": 1},
+            )  # fmt: skip
+            (pid,) = until(pool.busy_pids)  # the attempt trains; its committer polls
+            until(committed(platform, run["id"], epochs=rng.randrange(4)))  # a different moment
+        assert wait_for_exit(pid), "the attempt's worker outlived its platform"
+        until(lambda: not pool.busy_pids())  # the pool files the death as its watcher sees it
+        assert not root.exists(), "a worker re-created the closed platform's folder"
