@@ -223,7 +223,15 @@ def serve(args: argparse.Namespace) -> None:
     print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
     print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
     print(f"  dashboard: {login_url(app, f'http://{args.host}:{args.port}')}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # uvicorn stops on SIGINT and SIGTERM (its handlers replace an inherited "ignore"); a
+    # request still open then gets 2 s, and the lifespan's end closes the platform.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=2,
+    )
 
 
 def check_exposure(host: str, settings: Settings, allow_defaults: bool) -> None:

@@ -26,7 +26,7 @@ from qcog_mock.mockserver.dashboard.pages import login_url
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.picture import draw_run
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.servers import serve_in_thread, stopped_by_signals
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
@@ -192,11 +192,16 @@ async def main(rows: int, epochs: int, picture: Path | None = None) -> None:
 
 
 def serve_demo(rows: int, epochs: int, picture: Path | None, port: int) -> None:
-    """The demo over a real HTTP server that stays up afterwards, for the dashboard."""
+    """The demo over a real HTTP server that stays up afterwards, for the dashboard; Ctrl-C
+    or SIGTERM stops the server, then the platform (its workers and files)."""
     platform = demo_platform()
     app = create_app(platform)
     try:
-        with serve_in_thread(app, port) as url:
+        with (
+            stopped_by_signals(),
+            contextlib.suppress(KeyboardInterrupt),
+            serve_in_thread(app, port) as url,
+        ):
             dashboard = login_url(app, url)
             print(f"Dashboard (watch the job live): {dashboard}\n", flush=True)
 
@@ -207,8 +212,7 @@ def serve_demo(rows: int, epochs: int, picture: Path | None, port: int) -> None:
             asyncio.run(over_http())
             print(f"\nThe emulator stays up: {url}/api/v1 (API key {KEY})")
             print(f"Dashboard: {dashboard}\nCtrl-C to stop.", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()
+            threading.Event().wait()
     finally:
         platform.close()
 

@@ -38,10 +38,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -209,6 +212,20 @@ def _target(config: pytest.Config) -> QcogPlatform | None:
     return QcogPlatform(base_url=target, api_key=key)
 
 
+def _end_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends pytest at once
+    raise KeyboardInterrupt
+
+
+def _tear_down_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job) ends the session as Ctrl-C does: the fixtures are torn
+    down, so the emulators' workers and scratch folders go with it. Only where nothing else
+    handles SIGTERM, and only in sessions that start an emulator."""
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _end_like_ctrl_c)
+
+
 @pytest.fixture
 def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     """A fresh in-process emulator (or the --qcog-target server)."""
@@ -221,6 +238,7 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     from qcog_mock.mockserver.platform import Platform
 
     settings, faults = _marker_settings(request)
+    _tear_down_on_sigterm()
     backend = Platform(settings)
     try:
         if faults:
@@ -241,6 +259,7 @@ def _qcog_server(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     from qcog_mock.mockserver.settings import Settings
     from qcog_mock.mockserver.testing.servers import serve_in_thread
 
+    _tear_down_on_sigterm()
     backend = Platform(Settings(api_key=KEY, clock="manual"))
     try:
         with serve_in_thread(create_app(backend)) as url:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,7 +32,8 @@ def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
             f"127.0.0.1:{port} is not free ({error}); stop what listens there"
         ) from None
     sock.listen(128)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    # A request still open at shutdown gets 2 s: stopping never waits on a client.
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -37,5 +41,27 @@ def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
-        thread.join(30)
+        thread.join(5)
         sock.close()
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` in the main thread, so that what the
+    block holds is closed in order. Set explicitly: a process started as a shell's background
+    job inherits SIGINT ignored. A second signal, while closing, ends the process at once."""
+    received = 0
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            os._exit(128 + signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

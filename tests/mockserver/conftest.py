@@ -6,9 +6,20 @@ from typing import Any
 import httpx
 import pytest
 
+from qcog_mock.mockserver.engine.executors import LocalProcesses
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform, api_client
+from tests.mockserver.helpers import KEY, Platform, api_client, wait_for_exit
+
+
+@pytest.fixture
+def pool() -> Iterator[LocalProcesses]:
+    """A worker pool of the test's own; its workers are gone when the test is."""
+    pool = LocalProcesses()
+    yield pool
+    pids = pool.busy_pids() + pool.idle_pids()
+    pool.shutdown()
+    assert all(wait_for_exit(pid) for pid in pids), "a worker outlived its pool"
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -42,6 +44,18 @@ def hyperparameters(**overrides: Any) -> dict[str, Any]:
     return params
 
 
+def wait_for_exit(pid: int, timeout: float = 10) -> bool:
+    """Whether process ``pid`` has ended within ``timeout`` wall seconds (no polling)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], timeout)[0])
+    finally:
+        os.close(descriptor)
+
+
 def api_client(backend: Emulator) -> httpx.AsyncClient:
     """An API client for ``backend``'s app, in process (no socket)."""
     return httpx.AsyncClient(
@@ -53,12 +67,10 @@ def api_client(backend: Emulator) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def emulator(executor: Executor | None = None, **settings: Any) -> AsyncIterator[Platform]:
+async def emulator(using: Executor | None = None, **settings: Any) -> AsyncIterator[Platform]:
     """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards;
-    ``executor``: the test's own (by default the process's shared pool)."""
-    backend = Emulator(
-        Settings(**{"api_key": KEY, "clock": "manual", **settings}), executor=executor
-    )
+    ``using``: the test's own executor (by default ``settings``' executor, the shared pool)."""
+    backend = Emulator(Settings(**{"api_key": KEY, "clock": "manual", **settings}), executor=using)
     try:
         async with api_client(backend) as client:
             platform = await Platform(client).setup()

@@ -39,8 +39,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
-def server(data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
+def server(
+    data_dir: Path, port: int, *extra: str, ignore_sigint: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """``serve`` in a process; ``ignore_sigint``: started as a shell's background job is."""
     command = [
         sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info", *extra,
@@ -51,6 +58,7 @@ def server(data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ignoring_sigint if ignore_sigint else None,
     )
     try:
         assert process.stderr is not None

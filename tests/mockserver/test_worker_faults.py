@@ -11,7 +11,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
@@ -20,20 +20,9 @@ import pytest
 
 from qcog_mock.mockserver.engine.executors import LocalProcesses, WorkerDied
 from qcog_mock.mockserver.engine.worker import AttemptJob
-from tests.mockserver.helpers import Platform, emulator, hyperparameters
-from tests.mockserver.test_workers import wait_for_exit
+from tests.mockserver.helpers import Platform, emulator, hyperparameters, wait_for_exit
 
 HOUR = 3600
-
-
-@pytest.fixture
-def pool() -> Iterator[LocalProcesses]:
-    """A pool of this test's own; its workers are gone when the test is."""
-    pool = LocalProcesses()
-    yield pool
-    pids = pool.busy_pids() + pool.idle_pids()
-    pool.shutdown()
-    assert all(wait_for_exit(pid) for pid in pids), "a worker outlived its pool"
 
 
 def wait_until_dead(pid: int) -> None:
@@ -141,7 +130,7 @@ async def short_run(platform: Platform, name: str = "job", **params: Any) -> dic
 
 async def test_an_executor_that_cannot_take_the_job_crashes_the_attempt_each_time() -> None:
     executor = SubmitFails(RuntimeError("no capacity left"), times=2)
-    async with emulator(executor=executor) as platform:
+    async with emulator(using=executor) as platform:
         run = await short_run(platform, retries=1)
         assert_nothing_stranded(platform)
     assert run["status"] == "failed"
@@ -155,7 +144,7 @@ async def test_a_broken_pipe_at_submit_is_a_crashed_attempt_and_the_retry_trains
     pool: LocalProcesses,
 ) -> None:
     executor = SubmitFails(BrokenPipeError(32, "Broken pipe"), times=1, then=pool)
-    async with emulator(executor=executor) as platform:
+    async with emulator(using=executor) as platform:
         run = await short_run(platform, retries=1)
         assert_nothing_stranded(platform)
     assert [a["outcome"] for a in run["attempts"]] == ["crashed", "completed"]
@@ -164,7 +153,7 @@ async def test_a_broken_pipe_at_submit_is_a_crashed_attempt_and_the_retry_trains
 
 
 async def test_an_unreadable_result_file_is_a_crashed_attempt() -> None:
-    async with emulator(executor=WritesGarbage()) as platform:
+    async with emulator(using=WritesGarbage()) as platform:
         run = await short_run(platform, retries=1)
         assert_nothing_stranded(platform)
     assert run["status"] == "failed"
@@ -173,7 +162,7 @@ async def test_an_unreadable_result_file_is_a_crashed_attempt() -> None:
 
 
 async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalProcesses) -> None:
-    async with emulator(executor=pool) as platform:
+    async with emulator(using=pool) as platform:
         first = await short_run(platform)
         (pid,) = pool.idle_pids()  # the worker that trained it waits for the next job
         os.kill(pid, signal.SIGKILL)
@@ -191,7 +180,7 @@ async def test_a_platform_closed_during_a_running_attempt_leaves_no_worker_and_n
 ) -> None:
     rng = random.Random(19)
     for _ in range(50):
-        async with emulator(executor=pool, clock="auto") as platform:
+        async with emulator(using=pool, clock="auto") as platform:
             assert platform.backend is not None
             root = platform.backend.files.root
             dataset = await platform.dataset_id()

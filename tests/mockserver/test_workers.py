@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import select
 import signal
 import subprocess
 from pathlib import Path
@@ -13,8 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from qcog_mock.mockserver.engine.executors import local_processes
-from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator, hyperparameters
+from qcog_mock.mockserver.engine.executors import LocalProcesses
+from tests.mockserver.helpers import (
+    KEY,
+    Platform,
+    dataset_csv,
+    emulator,
+    hyperparameters,
+    wait_for_exit,
+)
 from tests.mockserver.test_restart import free_port, server
 
 HOUR = 3600
@@ -56,17 +62,18 @@ async def test_parallel_workers_give_the_timeline_and_metrics_of_one_worker() ->
     assert outcomes == ["timed_out", "timed_out", "completed"]  # the retries were exercised
 
 
-async def test_a_worker_that_dies_is_a_crashed_attempt_and_a_retry_follows() -> None:
-    pool = local_processes()
-    async with emulator() as platform:
+async def test_a_worker_that_dies_is_a_crashed_attempt_and_a_retry_follows(
+    pool: LocalProcesses,
+) -> None:
+    async with emulator(using=pool) as platform:
         dataset = await platform.dataset_id()
         run = await platform.submit(
             dataset, retries=1, hyperparameters=hyperparameters(epochs=10_000),
             emulator={"epoch_seconds": 1},
         )  # fmt: skip
         await platform.advance(6)  # the attempt has started; its worker trains ahead
-        (worker,) = pool._busy.values()
-        os.kill(worker.process.pid, signal.SIGKILL)  # as the OOM killer would
+        (pid,) = pool.busy_pids()
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
         await platform.advance(60)
         after = await platform.run(run["id"])
         await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
@@ -88,30 +95,17 @@ async def test_an_epoch_beyond_the_wall_time_guard_ends_its_worker() -> None:
     assert "wall-time guard" in crashed["attempts"][0]["reason"]
 
 
-def wait_for_exit(pid: int, timeout: float = 10) -> bool:
-    """Whether process ``pid`` has ended within ``timeout`` wall seconds (no polling)."""
-    try:
-        descriptor = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([descriptor], [], [], timeout)[0])
-    finally:
-        os.close(descriptor)
-
-
-async def test_delete_stops_the_worker_at_once() -> None:
-    pool = local_processes()
-    async with emulator() as platform:
+async def test_delete_stops_the_worker_at_once(pool: LocalProcesses) -> None:
+    async with emulator(using=pool) as platform:
         dataset = await platform.dataset_id()
         run = await platform.submit(
             dataset, hyperparameters=hyperparameters(epochs=10_000), emulator={"epoch_seconds": 1}
         )
         await platform.advance(6)  # the attempt has started; its worker trains ahead
-        (worker,) = pool._busy.values()
+        (pid,) = pool.busy_pids()
         deleted = await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
         assert deleted.status_code == 200
-        assert wait_for_exit(worker.process.pid)  # stopped, not left to train 10,000 epochs
+        assert wait_for_exit(pid)  # stopped, not left to train 10,000 epochs
 
 
 async def test_workers_end_with_a_killed_server(tmp_path: Path) -> None:

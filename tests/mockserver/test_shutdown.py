@@ -1,0 +1,115 @@
+"""SIGINT and SIGTERM stop `serve` and `demo --serve` within 5 s with attempts in flight, leaving
+no worker process and no folder — also when started with SIGINT ignored, as a shell's
+background job (a CI step) is."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qcog_mock.mockserver.testing.story import Story
+from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, wait_for_exit
+from tests.mockserver.test_restart import free_port, ignoring_sigint, server
+
+STOP_WITHIN = 5  # seconds, the promise the README makes
+SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
+
+
+def workers_of(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid), "-f", "engine.executors"], capture_output=True, text=True
+    )
+    return [int(child) for child in found.stdout.split()]
+
+
+async def two_long_runs(base_url: str, api_key: str, advance: float | None) -> None:
+    """Two runs of 10,000 epochs, submitted over HTTP; in manual mode the clock is advanced so
+    that both attempts start."""
+    async with Story.connect(f"{base_url}/api", api_key) as story:
+        await story.upload("data", dataset_csv())
+        parameters = {
+            "hyperparameters": hyperparameters(epochs=10_000),
+            "emulator": {"epoch_seconds": 1},
+        }
+        for name in ("first", "second"):
+            await story.submit(name, "data", parameters)
+        if advance is not None:
+            await story.advance(advance)
+
+
+async def wait_for_workers(pid: int, count: int) -> list[int]:
+    """The worker processes of ``pid``, once there are ``count`` (the attempts compute)."""
+    for _ in range(6000):
+        if len(found := workers_of(pid)) >= count:
+            return found
+        await asyncio.sleep(0.01)
+    pytest.fail(f"process {pid} never had {count} workers")
+
+
+def stopped(process: subprocess.Popen[str], signum: int) -> bool:
+    """Whether ``process`` ended within STOP_WITHIN seconds of ``signum``, with status 0 or by
+    the signal itself (uvicorn re-raises it once it has shut down); else it is killed."""
+    process.send_signal(signum)
+    try:
+        return process.wait(STOP_WITHIN) in (0, -signum)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+async def test_serve_stops_within_seconds_with_two_attempts_computing(
+    tmp_path: Path, signum: int
+) -> None:
+    port = free_port()
+    with server(tmp_path, port, "--workers", "2", ignore_sigint=True) as process:
+        await two_long_runs(f"http://127.0.0.1:{port}", KEY, advance=6)
+        workers = await wait_for_workers(process.pid, 2)
+        assert stopped(process, signum), f"serve did not stop within {STOP_WITHIN} s"
+    assert all(wait_for_exit(pid) for pid in workers), "a worker outlived serve"
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+async def test_demo_serve_stops_within_seconds_with_attempts_in_flight(
+    tmp_path: Path, signum: int
+) -> None:
+    scratch = tmp_path / "tmp"  # where the demo's platform keeps its files
+    scratch.mkdir()
+    command = [sys.executable, "-m", "qcog_mock.mockserver.cli", "demo", "--serve", "--port", "0"]
+    command += ["--rows", "200", "--epochs", "2", "--picture", str(tmp_path / "demo.png")]
+    demo = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        preexec_fn=ignoring_sigint,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C to stop."):
+                break
+        out = "".join(lines)
+        url = out.split("The emulator stays up: ", 1)[1].split("/api/v1", 1)[0]
+        await two_long_runs(url, "qcog-mock-demo", advance=None)  # the demo's clock is auto
+        # One attempt computes, the other waits for the demo's one worker slot.
+        workers = await wait_for_workers(demo.pid, 1)
+        assert stopped(demo, signum), f"demo --serve did not stop within {STOP_WITHIN} s"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert all(wait_for_exit(pid) for pid in workers), "a worker outlived demo --serve"
+    # torch's own per-user cache folder (made by the first optimizer any program builds) aside.
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert left == [], "demo --serve left its files behind"
