@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import signal
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from qcog_mock.mockserver.engine.executors import LocalProcesses
+from qcog_mock.mockserver.engine.protocol import LOOKAHEAD
 from tests.mockserver.helpers import (
     KEY,
     Platform,
@@ -146,3 +148,34 @@ async def test_attempts_run_on_a_dask_cluster_with_the_same_timeline(tmp_path: P
         timeline, dask_runs = await three_runs(workers=2, executor=address)
     assert timeline == local_timeline
     assert [r["attempts"] for r in dask_runs] == [r["attempts"] for r in local_runs]
+
+
+async def test_a_worker_computes_a_bounded_number_of_epochs_ahead_of_the_clock(
+    pool: LocalProcesses,
+) -> None:
+    """In manual mode nothing is committed until the clock moves: the worker stops LOOKAHEAD
+    checkpoints ahead of the clock, and goes on as the clock does."""
+    async with emulator(using=pool) as platform:
+        assert platform.backend is not None
+        dataset = await platform.dataset_id()
+        run = await platform.submit(
+            dataset, hyperparameters=hyperparameters(epochs=10_000), emulator={"epoch_seconds": 1}
+        )
+        folder = platform.backend.files.root / "checkpoints" / run["id"]
+
+        def written() -> int:
+            return len(list(folder.glob("*.pt")))
+
+        await platform.advance(6)  # started at 5 s (provisioning): epoch 1 is committed
+        for committed in (1, 4):
+            assert (await platform.run(run["id"]))["metrics"]["epoch"] == committed
+            for _ in range(6000):  # the worker computes ahead, up to the bound
+                if written() >= committed + LOOKAHEAD:
+                    break
+                await asyncio.sleep(0.01)
+            # A worker without the bound computes an epoch in milliseconds: in this window it
+            # would write dozens more.
+            await asyncio.sleep(0.5)
+            assert written() == committed + LOOKAHEAD
+            await platform.advance(3)
+        await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
