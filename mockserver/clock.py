@@ -60,6 +60,12 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` of wall time: only for one process waiting on another (a worker at its
+    lookahead bound), never for simulated time."""
+    time.sleep(seconds)
+
+
 class SimulatedClock:
     def __init__(self, start: float, mode: ClockMode = "auto", speed: float = 1.0) -> None:
         if mode not in CLOCK_MODES:

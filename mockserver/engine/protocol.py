@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from qcog_mock.mockserver.clock import pause
 from qcog_mock.mockserver.engine.faults import Fault
 
 # How many results a worker may have written that the engine has not yet committed. Each result
@@ -110,7 +110,7 @@ class Results:
         while oldest >= 1 and self._path(oldest).exists():
             if self.stop_requested() or (self.folder / self.UNBOUNDED).exists():
                 return
-            time.sleep(WAIT_SECONDS)
+            pause(WAIT_SECONDS)
 
     # The engine's side --------------------------------------------------------------------
 
