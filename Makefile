@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench tools clean
+.PHONY: setup demo test stress lint bench tools clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ demo: $(STAMP)
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The tests beside two busy processes, in a random order (scripts/stress-suite --help).
+stress: $(STAMP) tools
+	scripts/stress-suite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,12 +53,13 @@ async def wait_for_workers(pid: int, count: int) -> list[int]:
     pytest.fail(f"process {pid} never had {count} workers")
 
 
-def stopped(process: subprocess.Popen[str], signum: int) -> bool:
-    """Whether ``process`` ended within STOP_WITHIN seconds of ``signum``, with status 0 or by
-    the signal itself (uvicorn re-raises it once it has shut down); else it is killed."""
+def stopped(process: subprocess.Popen[str], signum: int, expected: int = 0) -> bool:
+    """Whether ``process`` ended within STOP_WITHIN seconds of ``signum``, with status
+    ``expected`` or by the signal itself (uvicorn re-raises it once it has shut down); else it
+    is killed."""
     process.send_signal(signum)
     try:
-        return process.wait(STOP_WITHIN) in (0, -signum)
+        return process.wait(STOP_WITHIN) in (expected, -signum)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
@@ -113,3 +115,64 @@ async def test_demo_serve_stops_within_seconds_with_attempts_in_flight(
     # torch's own per-user cache folder (made by the first optimizer any program builds) aside.
     left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
     assert left == [], "demo --serve left its files behind"
+
+
+USERS_TEST = """
+import os, pathlib, time
+
+from qcog_mock.mockserver.engine.executors import local_processes
+from qcog_mock.trainer.synthetic import TARGET
+
+HYPERPARAMETERS = {
+    "hsm_model": "general", "epochs": 10_000, "batch_size": 16, "seed": 3, "targets": TARGET,
+    "input_operator_count": 4, "output_operator_count": 1, "hilbert_space_dims": 2,
+    "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
+    "loss_fn_config": {"type": "MSELoss"},
+}
+
+
+async def test_trains_until_stopped(qcog_client, qcog_clock, qcog_dataset):
+    await qcog_dataset("training", features=4)
+    await qcog_client.run_experiment(
+        "job", experiment_name="pytorch-models", dataset_name="training", instance="cpu",
+        parameters={"hyperparameters": HYPERPARAMETERS, "emulator": {"epoch_seconds": 1}},
+    )
+    await qcog_clock.advance(seconds=6)
+    run = (await qcog_client.get_experiment_run("job"))["response"]
+    assert run["status"] == "running", run
+    busy = " ".join(map(str, local_processes().busy_pids()))
+    ready = pathlib.Path(os.environ["READY_FILE"])
+    ready.with_suffix(".partial").write_text(busy)
+    ready.with_suffix(".partial").rename(ready)  # whole, for the test that waits for it
+    time.sleep(600)
+"""
+
+
+def test_the_plugins_fixtures_tear_down_on_sigterm(pytester: pytest.Pytester) -> None:
+    """A user's pytest session, its attempt computing, ends on SIGTERM (a cancelled CI job) as
+    on Ctrl-C: the fixtures are torn down, the worker and the scratch folder go."""
+    pytester.makepyfile(test_user=USERS_TEST)
+    scratch, ready = pytester.mkdir("tmp"), pytester.path / "ready"
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=pytester.path,
+        env={**os.environ, "TMPDIR": str(scratch), "READY_FILE": str(ready)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(12000):
+            if ready.exists() or session.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert ready.exists(), session.communicate()[0]
+        (worker,) = map(int, ready.read_text().split())
+        assert stopped(session, signal.SIGTERM, expected=pytest.ExitCode.INTERRUPTED)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+    assert wait_for_exit(worker), "the attempt's worker outlived the session"
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert left == [], "the session left the emulator's scratch folder behind"
