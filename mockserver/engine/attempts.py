@@ -27,6 +27,7 @@ from typing import Any
 from qcog_mock.mockserver import costmodel
 from qcog_mock.mockserver.clock import isoformat, monotonic
 from qcog_mock.mockserver.documents import (
+    TERMINAL,
     Attempt,
     Checkpoint,
     Outcome,
@@ -117,7 +118,11 @@ class Engine:
                 self._recover(Run.from_doc(doc))
             except Exception as error:
                 logger.exception("Run %s could not be recovered", doc.get("id"))
-                self._fail_unrecoverable(doc, error)
+                self._fail_run(
+                    doc,
+                    "The run could not be recovered after a restart: "
+                    f"{type(error).__name__}: {error}",
+                )
 
     def _recover(self, run: Run) -> None:
         if run.finished:
@@ -134,8 +139,8 @@ class Engine:
             self.save(run)
         self._spawn_attempt(run, len(run.attempts) + 1, run.next_attempt_at)
 
-    def _fail_unrecoverable(self, doc: dict[str, Any], error: Exception) -> None:
-        message = f"The run could not be recovered after a restart: {type(error).__name__}: {error}"
+    def _fail_run(self, doc: dict[str, Any], message: str) -> None:
+        """Fail a run that cannot go on, from its stored document (which may not parse)."""
         with self.store.transaction():
             doc = {**doc, "status": "failed", "errors": [*doc.get("errors", []), message]}
             self.store.put("run", doc, scope=doc.get("project_id", ""))
@@ -189,6 +194,27 @@ class Engine:
     # Attempts -----------------------------------------------------------------------------
 
     def _attempt(self, process: Process, run_id: str, number: int) -> None:
+        """An attempt's process, total: whatever fails in the engine itself ends the attempt
+        ``crashed`` (retried as usual) or, if it could not even begin, fails the run with the
+        reason — never a run left ``running`` or ``pending`` with nothing to move it on."""
+        try:
+            self._run_attempt(process, run_id, number)
+        except Exception as error:
+            logger.exception("Attempt %s of run %s failed in the engine", number, run_id)
+            reason = f"the emulator failed: {type(error).__name__}: {error}"
+            try:
+                run = load_run(self.store, run_id)
+            except Exception:  # its stored document does not parse
+                run = None
+            attempt = run.last_attempt if run is not None else None
+            if attempt is not None and attempt.number == number and attempt.running:
+                self._finish(run_id, number, "crashed", process.now, f"crashed: {reason}")
+                return
+            doc = self.store.get("run", run_id)
+            if doc is not None and doc.get("status") not in TERMINAL:
+                self._fail_run(doc, f"Attempt {number} could not begin: {reason}")
+
+    def _run_attempt(self, process: Process, run_id: str, number: int) -> None:
         try:
             process.check()
         except AttemptCancelled:

@@ -9,7 +9,13 @@ import pytest
 from qcog_mock.mockserver.engine.executors import LocalProcesses
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform, api_client, wait_for_exit
+from tests.mockserver.helpers import (
+    KEY,
+    Platform,
+    api_client,
+    assert_nothing_stranded,
+    wait_for_exit,
+)
 
 
 @pytest.fixture
@@ -37,7 +43,10 @@ def settings(settings_overrides: dict[str, Any]) -> Settings:
 def backend(settings: Settings) -> Iterator[Emulator]:
     backend = Emulator(settings)
     yield backend
-    backend.close()
+    try:
+        assert_nothing_stranded(backend)
+    finally:
+        backend.close()
 
 
 @pytest.fixture

@@ -76,8 +76,15 @@ async def emulator(using: Executor | None = None, **settings: Any) -> AsyncItera
             platform = await Platform(client).setup()
             platform.backend = backend
             yield platform
+        assert_nothing_stranded(backend)
     finally:
         backend.close()
+
+
+def assert_nothing_stranded(backend: Emulator) -> None:
+    """The engine's watchdog: no run ``running`` with nothing computing it."""
+    stranded = backend.engine.stranded()
+    assert stranded == [], f"runs left running with no attempt computing them: {stranded}"
 
 
 class Platform:

@@ -163,7 +163,10 @@ def test_scenario_files_are_collected_only_from_the_folders_named(
     assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     pytester.makeini("[pytest]\nqcog_scenarios = scenarios\n")
     (scenarios / "settings.toml").unlink()
-    collected = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    # In file order: what is collected is the point here, not the order it runs in.
+    collected = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"
+    )
     assert collected.ret == 0
     collected.stdout.fnmatch_lines(
         ["scenarios/story.toml::in-process", "scenarios/story.toml::socket"]

@@ -20,6 +20,7 @@ import pytest
 
 from qcog_mock.mockserver.engine.executors import LocalProcesses, WorkerDied
 from qcog_mock.mockserver.engine.worker import AttemptJob
+from tests.mockserver import helpers
 from tests.mockserver.helpers import Platform, emulator, hyperparameters, wait_for_exit
 
 HOUR = 3600
@@ -48,7 +49,7 @@ def committed(platform: Platform, run_id: str, epochs: int) -> Callable[[], bool
 
 def assert_nothing_stranded(platform: Platform) -> None:
     assert platform.backend is not None
-    assert platform.backend.engine.stranded() == []
+    helpers.assert_nothing_stranded(platform.backend)
 
 
 # The pool ------------------------------------------------------------------------------------
@@ -193,3 +194,23 @@ async def test_a_platform_closed_during_a_running_attempt_leaves_no_worker_and_n
         assert wait_for_exit(pid), "the attempt's worker outlived its platform"
         until(lambda: not pool.busy_pids())  # the pool files the death as its watcher sees it
         assert not root.exists(), "a worker re-created the closed platform's folder"
+
+
+async def test_an_attempt_that_cannot_begin_fails_the_run_with_the_reason() -> None:
+    async with emulator() as platform:
+        assert platform.backend is not None
+        store = platform.backend.store
+        dataset = await platform.dataset_id()
+        run = await platform.submit(dataset)  # its first attempt starts 5 s from now
+        # A record this version cannot read (written by another, or edited by hand).
+        garbage = store.get("run", run["id"])
+        assert garbage is not None
+        garbage["params"] = {"hyperparameters": {"hsm_model": "quantum-toaster"}}
+        store.put("run", garbage, scope=garbage["project_id"])
+        await platform.advance(HOUR)
+        assert_nothing_stranded(platform)
+        failed = store.get("run", run["id"])
+        events = await platform.events(run["id"])
+    assert failed is not None and failed["status"] == "failed"
+    assert failed["errors"][-1].startswith("Attempt 1 could not begin: the emulator failed: ")
+    assert events[-1]["type"] == "run.failed"
