@@ -278,10 +278,13 @@ def serve_jobs(results_fd: int) -> None:
     # Not on Linux: no prctl; the closed pipe still ends the worker.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.nice(10)  # training yields to the server's request handling
     import torch  # noqa: F401  (imported once, before the first job)
 
     from qcog_mock.mockserver.engine import worker  # noqa: F401
+
+    # Training yields to the server's request handling; starting up does not (at nice 10 beside
+    # busy processes, importing torch took ten times as long, and a run's attempt waits for it).
+    os.nice(10)
 
     jobs, results = sys.stdin.buffer, os.fdopen(results_fd, "wb")
     while True:
