@@ -278,12 +278,16 @@ def serve_jobs(results_fd: int) -> None:
     # Not on Linux: no prctl; the closed pipe still ends the worker.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    import torch  # noqa: F401  (imported once, before the first job)
+    # Everything an attempt imports, once, before the first job: torch, the dynamo package the
+    # first optimizer imports (as long again as torch), the trainer and its data stack.
+    import torch
+    import torch._dynamo  # noqa: F401
 
+    from qcog_mock import trainer  # noqa: F401
     from qcog_mock.mockserver.engine import worker  # noqa: F401
 
     # Training yields to the server's request handling; starting up does not (at nice 10 beside
-    # busy processes, importing torch took ten times as long, and a run's attempt waits for it).
+    # busy processes, these imports took ten times as long, and the attempt waits for them).
     os.nice(10)
 
     jobs, results = sys.stdin.buffer, os.fdopen(results_fd, "wb")
