@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import select
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,6 +55,15 @@ def wait_for_exit(pid: int, timeout: float = 10) -> bool:
         return bool(select.select([descriptor], [], [], timeout)[0])
     finally:
         os.close(descriptor)
+
+
+def until(condition: Callable[[], Any], timeout: float = 60) -> Any:
+    """Wait for a condition another process makes true (a worker starting, a result written)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "the condition did not come true"
+        time.sleep(0.005)
+    return value
 
 
 def api_client(backend: Emulator) -> httpx.AsyncClient:

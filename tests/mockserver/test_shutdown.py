@@ -9,13 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from qcog_mock.mockserver.testing.story import Story
-from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, wait_for_exit
+from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, until, wait_for_exit
 from tests.mockserver.test_restart import free_port, ignoring_sigint, server
 
 STOP_WITHIN = 5  # seconds, the promise the README makes
@@ -162,10 +161,7 @@ def test_the_plugins_fixtures_tear_down_on_sigterm(pytester: pytest.Pytester) ->
         text=True,
     )
     try:
-        for _ in range(12000):
-            if ready.exists() or session.poll() is not None:
-                break
-            time.sleep(0.01)
+        until(lambda: ready.exists() or session.poll() is not None, timeout=120)
         assert ready.exists(), session.communicate()[0]
         (worker,) = map(int, ready.read_text().split())
         assert stopped(session, signal.SIGTERM, expected=pytest.ExitCode.INTERRUPTED)

@@ -21,7 +21,7 @@ import pytest
 from qcog_mock.mockserver.engine.executors import LocalProcesses, WorkerDied
 from qcog_mock.mockserver.engine.worker import AttemptJob
 from tests.mockserver import helpers
-from tests.mockserver.helpers import Platform, emulator, hyperparameters, wait_for_exit
+from tests.mockserver.helpers import Platform, emulator, hyperparameters, until, wait_for_exit
 
 HOUR = 3600
 
@@ -29,15 +29,6 @@ HOUR = 3600
 def wait_until_dead(pid: int) -> None:
     """Block until ``pid`` (our child) has died, without reaping it: its parent will."""
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-
-
-def until(condition: Callable[[], Any], timeout: float = 60) -> Any:
-    """Wait for a condition another process makes true (a worker starting, a result written)."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "the condition did not come true"
-        time.sleep(0.005)
-    return value
 
 
 def committed(platform: Platform, run_id: str, epochs: int) -> Callable[[], bool]:
