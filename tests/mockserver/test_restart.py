@@ -62,11 +62,13 @@ def server(
     )
     try:
         assert process.stderr is not None
+        said = []
         for line in process.stderr:  # uvicorn says when it is ready
+            said.append(line)
             if "Uvicorn running on" in line:
                 break
         else:
-            pytest.fail(f"qcog-mock serve exited with {process.wait()}")
+            pytest.fail(f"qcog-mock serve exited with {process.wait()}: {''.join(said[-20:])}")
         yield process
     finally:
         if process.poll() is None:
