@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qcog_mock import __version__
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
+from qcog_mock.mockserver.api.deps import StrictJSONResponse
 from qcog_mock.mockserver.api.docs import add_offline_docs
+from qcog_mock.mockserver.api.edge import BodyLimit, HostCheck, InputCheck
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.dashboard.pages import add_dashboard
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
@@ -65,47 +66,6 @@ class SimulatedTimeHeader:
         await self.app(scope, receive, send_with_time)
 
 
-class BodyLimit:
-    """Refuses a request body over its cap: at once when ``Content-Length`` says so, else as
-    soon as the streamed bytes pass it. Uploads have the upload cap, everything else the JSON
-    cap."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-
-    def _limit(self, path: str) -> tuple[int, str]:
-        if path.endswith("/datasets/upload"):
-            # The multipart envelope around the file is allowed a little room.
-            limit = self.settings.max_upload_bytes + 64 * 1024
-            return limit, "qcog-mock serve --max-upload-mb raises it"
-        return self.settings.max_json_bytes, "qcog-mock serve --max-json-mb raises it"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit, hint = self._limit(scope["path"])
-        detail = f"The request body is larger than this route's limit of {limit} bytes ({hint})."
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # The routes' body parsing lets HTTP errors through.
-                    raise StarletteHTTPException(413, detail)
-            return message
-
-        await self.app(scope, counted, send)
-
-
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
@@ -143,6 +103,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             "simulated clock. Routes under /_emulator are the emulator's control plane."
         ),
         lifespan=lifespan,
+        default_response_class=StrictJSONResponse,
         # The docs' order, whatever order the routers are matched in.
         openapi_tags=[{"name": tag} for tag in TAGS],
         docs_url=None,  # served from the package by add_offline_docs: no CDN
@@ -160,12 +121,12 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(PlatformError)
     async def platform_error(request: Request, error: PlatformError) -> JSONResponse:
-        return JSONResponse({"detail": error.message}, status_code=error.status)
+        return StrictJSONResponse({"detail": error.message}, status_code=error.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = pydantic_problems("", error)
-        return JSONResponse({"detail": f"Invalid request: {problems}"}, status_code=422)
+        return StrictJSONResponse({"detail": f"Invalid request: {problems}"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -182,15 +143,18 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             allowed = _allowed_methods(app, request.scope)
             headers["Allow"] = ", ".join(allowed)
             detail = f"Method {request.method} not allowed here; use {' or '.join(allowed)}."
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        return StrictJSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
+        return StrictJSONResponse(
             {"detail": f"Internal error: {type(error).__name__}: {error}"}, status_code=500
         )
 
+    # The last added runs first: the Host, the body cap, the time header, the input check.
+    app.add_middleware(InputCheck)
     app.add_middleware(SimulatedTimeHeader, platform=platform)
     app.add_middleware(BodyLimit, settings=platform.settings)
+    app.add_middleware(HostCheck, settings=platform.settings)
     return app

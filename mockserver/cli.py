@@ -139,6 +139,14 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen beyond loopback even with the well-known default key or admin/admin",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use to reach this server, beside loopback names and IP "
+        "addresses (repeatable); other Host headers are refused (DNS rebinding)",
+    )
     serve.add_argument("--max-json-mb", type=_positive, default=64.0, help="JSON body size cap")
     scenario = commands.add_parser("scenario", help="list or run scenario files")
     scenario.add_argument("action", choices=["list", "run"])
@@ -195,6 +203,8 @@ def serve(args: argparse.Namespace) -> None:
         webhook_checkpoints=args.webhook_checkpoints or None,
         allow_remote_webhooks=args.allow_remote_webhooks or None,
         dataset_roots=tuple(args.dataset_root) or None,
+        allowed_hosts=(args.host, *args.allowed_host),
+        exposed=not is_loopback(args.host) and not args.allow_default_credentials,
         admin_username=args.admin_username,
         admin_password=args.admin_password,
         max_json_bytes=int(args.max_json_mb * 1024 * 1024),
@@ -213,6 +223,13 @@ def serve(args: argparse.Namespace) -> None:
     except DataDirInUse as error:
         raise SystemExit(f"qcog-mock serve: {error}") from None
     backend = app.state.platform
+    for key in backend.revoked_keys:
+        print(
+            f"qcog-mock serve: revoked the well-known API key '{key}' that {args.data_dir} kept "
+            "from an earlier serve with the defaults: it never works beyond loopback.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)
     print(
         f"  clock: {backend.clock.mode} at {isoformat(backend.clock.now())}  "

@@ -47,6 +47,12 @@ class Settings:
     # Folders whose files a dataset or a batch inference may name by local path (none: uploads
     # only). Resolved, symlinks included; anything outside is refused.
     dataset_roots: tuple[Path, ...] = ()
+    # Names the server answers to in the Host header, beside loopback names and IP literals
+    # (a DNS-rebinding page reaches a loopback server under its own name: refused).
+    allowed_hosts: tuple[str, ...] = ()
+    # Listening beyond loopback without --allow-default-credentials: the well-known key is
+    # revoked if a data dir kept it.
+    exposed: bool = False
     max_json_bytes: int = 64 * 1024 * 1024
     max_blocking_control_calls: int = 4
     # Attempts compute in worker processes: how many at once (default: the cores left after one

@@ -59,6 +59,26 @@ CREATE TABLE IF NOT EXISTS deliveries (
 """
 
 
+class NameTaken(Exception):
+    """Another document of the kind already has this name in this scope."""
+
+    def __init__(self, kind: str, scope: str, name: str) -> None:
+        super().__init__(f"a {kind} named {name!r} already exists in scope {scope!r}")
+        self.kind, self.scope, self.name = kind, scope, name
+
+
+def _dump(doc: Any) -> str:
+    # Not ASCII-escaped: text that cannot be encoded as UTF-8 (a lone surrogate) fails here,
+    # before anything is stored, instead of being stored and failing every later read.
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def _real(value: float) -> float | str:
+    # SQLite stores a NaN as NULL; a diverged epoch's loss is kept as the text 'NaN' instead
+    # (float() reads it back), so the columns stay NOT NULL in existing data dirs too.
+    return "NaN" if value != value else value
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -67,6 +87,10 @@ class Store:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
+            Path(self.path).chmod(0o600)  # keys' digests and the webhook secret
+            # Deleted and replaced rows are zeroed, not left in free pages: a key stored in
+            # clear by an earlier version is gone once it is rewritten as a digest.
+            self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -93,6 +117,13 @@ class Store:
                 self._depth = 0
             self._db.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Moves the journal's pages into the database file and empties the journal: what was
+        overwritten (with ``secure_delete``) is then gone from both."""
+        with self._lock:
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -104,18 +135,36 @@ class Store:
 
     # Resources ------------------------------------------------------------------------------
 
+    def insert(self, kind: str, doc: dict[str, Any], scope: str = "") -> None:
+        """A new document; ``NameTaken`` if ``(kind, scope, name)`` is in use. Never replaces
+        anything: two creations racing for a name cannot both be acknowledged."""
+        with self.transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO resources (kind, id, scope, name, position, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, doc["id"], scope, doc["name"], self._next_position(db), _dump(doc)),
+                )
+            except sqlite3.IntegrityError:
+                raise NameTaken(kind, scope, doc["name"]) from None
+
     def put(self, kind: str, doc: dict[str, Any], scope: str = "") -> None:
-        """Insert or replace a document; ``(kind, scope, name)`` must stay unique."""
+        """Create or update the document with this id; ``NameTaken`` if its name is another
+        document's (never replaced: an ``INSERT OR REPLACE`` would delete the other)."""
         with self.transaction() as db:
             row = db.execute(
                 "SELECT position FROM resources WHERE kind = ? AND id = ?", (kind, doc["id"])
             ).fetchone()
             position = row["position"] if row else self._next_position(db)
-            db.execute(
-                "INSERT OR REPLACE INTO resources (kind, id, scope, name, position, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, doc["id"], scope, doc["name"], position, json.dumps(doc)),
-            )
+            try:
+                db.execute(
+                    "INSERT INTO resources (kind, id, scope, name, position, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
+                    "scope = excluded.scope, name = excluded.name, body = excluded.body",
+                    (kind, doc["id"], scope, doc["name"], position, _dump(doc)),
+                )
+            except sqlite3.IntegrityError:
+                raise NameTaken(kind, scope, doc["name"]) from None
 
     @staticmethod
     def _next_position(db: sqlite3.Connection) -> int:
@@ -159,7 +208,7 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO checkpoints (run_id, name, epoch, body) "
                 "VALUES (?, ?, ?, ?)",
-                (run_id, doc["name"], doc["epoch"], json.dumps(doc)),
+                (run_id, doc["name"], doc["epoch"], _dump(doc)),
             )
 
     def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
@@ -182,7 +231,7 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, train_loss, val_loss) "
                 "VALUES (?, ?, ?, ?)",
-                (run_id, epoch, train_loss, val_loss),
+                (run_id, epoch, _real(train_loss), _real(val_loss)),
             )
 
     def loss_history(
@@ -195,7 +244,7 @@ class Store:
                 "ORDER BY epoch",
                 (run_id, up_to if up_to is not None else 2**62),
             ).fetchall()
-        return [r["train_loss"] for r in rows], [r["val_loss"] for r in rows]
+        return [float(r["train_loss"]) for r in rows], [float(r["val_loss"]) for r in rows]
 
     # Events ---------------------------------------------------------------------------------
 
@@ -203,7 +252,7 @@ class Store:
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO events (time, type, run_id, body) VALUES (?, ?, ?, ?)",
-                (time, type_, run_id, json.dumps(body)),
+                (time, type_, run_id, _dump(body)),
             )
             return int(cursor.lastrowid or 0)
 
@@ -228,14 +277,14 @@ class Store:
                 (doc["status"], doc.get("run_id"), "{}"),
             )
             doc = {**doc, "id": int(cursor.lastrowid or 0)}
-            db.execute("UPDATE deliveries SET body = ? WHERE id = ?", (json.dumps(doc), doc["id"]))
+            db.execute("UPDATE deliveries SET body = ? WHERE id = ?", (_dump(doc), doc["id"]))
         return doc
 
     def put_delivery(self, doc: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET status = ?, body = ? WHERE id = ?",
-                (doc["status"], json.dumps(doc), doc["id"]),
+                (doc["status"], _dump(doc), doc["id"]),
             )
 
     def delivery(self, delivery_id: int) -> dict[str, Any] | None:
@@ -270,5 +319,5 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                (key, json.dumps(value)),
+                (key, _dump(value)),
             )

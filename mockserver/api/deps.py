@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 
+from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.errors import Forbidden, Invalid
 from qcog_mock.mockserver.platform import Platform, Principal
 
 _NONE = ("", "none", "null")
+
+
+class StrictJSONResponse(JSONResponse):
+    """Every JSON answer: strict whatever is stored, non-finite numbers as ``null``."""
+
+    def render(self, content: Any) -> bytes:
+        return jsontext.dumps(content, separators=(",", ":")).encode("utf-8")
 
 
 # The dependencies are async: they are quick lookups, and a sync dependency would cost every

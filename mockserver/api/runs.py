@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, flag, number, optional
+from qcog_mock.mockserver.api.deps import (
+    PlatformDep,
+    ProjectIdDep,
+    StrictJSONResponse,
+    flag,
+    number,
+    optional,
+)
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs", tags=["experiment runs"])
 
@@ -59,7 +66,7 @@ def list_runs(
 async def get_run(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
 ) -> Response:
-    return JSONResponse(platform.runs.get(pid, value, identifier))
+    return StrictJSONResponse(platform.runs.get(pid, value, identifier))
 
 
 @router.delete(

@@ -17,6 +17,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from qcog_mock.mockserver.api.deps import PlatformDep
+from qcog_mock.mockserver.api.edge import host_allowed
 from qcog_mock.mockserver.errors import Forbidden
 
 PREFIX = "/_emulator/ui"
@@ -74,10 +75,24 @@ async def require_operator(request: Request, platform: PlatformDep) -> None:
 
 
 async def same_origin(request: Request) -> None:
-    """A state-changing request must come from the dashboard's own pages. The cookie is
-    ``SameSite=Strict`` already; the ``Origin`` check also covers browsers that ignore it."""
-    origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+    """A state-changing request from a browser must come from the dashboard's own pages: its
+    ``Origin`` (or, where a browser leaves it out, its ``Referer``) is this server, under a
+    name the server answers to. The cookie is ``SameSite=Strict`` already; the check also
+    covers browsers that ignore it. Scripts that send credentials are not browsers: a page
+    cannot make a browser send them."""
+    if request.headers.get("authorization"):
+        return
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        raise Forbidden(
+            "A request that changes state must say where it comes from (Origin or Referer); "
+            "use the dashboard's own pages, or send the admin's credentials."
+        )
+    source = urlsplit(origin)
+    settings = request.app.state.platform.settings
+    if source.netloc != request.headers.get("host") or not host_allowed(
+        source.hostname or "", settings
+    ):
         raise Forbidden(f"Cross-origin request from {origin} refused.")
 
 

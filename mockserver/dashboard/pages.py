@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from qcog_mock.mockserver.api.deps import PlatformDep
+from qcog_mock.mockserver.api.deps import PlatformDep, StrictJSONResponse
 from qcog_mock.mockserver.clock import parse_duration, parse_time
 from qcog_mock.mockserver.dashboard import svg
 from qcog_mock.mockserver.dashboard.access import (
@@ -61,7 +61,7 @@ def add_dashboard(app: FastAPI) -> None:
     async def to_login(request: Request, error: SignInNeeded) -> Response:
         if request.method == "GET":
             return RedirectResponse(f"{PREFIX}/login?next={quote(error.path)}", status_code=303)
-        return JSONResponse({"detail": "Sign in to the dashboard first."}, status_code=401)
+        return StrictJSONResponse({"detail": "Sign in to the dashboard first."}, status_code=401)
 
 
 def login_url(app: FastAPI, base: str) -> str:
@@ -213,10 +213,10 @@ def clock_control(
         state, message = _move_clock(platform, action, duration, mode)
     except PlatformError as error:
         if wants_json:
-            return JSONResponse({"detail": error.message}, status_code=error.status)
+            return StrictJSONResponse({"detail": error.message}, status_code=error.status)
         state, message = None, error.message
     if wants_json:
-        return JSONResponse({**state, "message": message})
+        return StrictJSONResponse({**state, "message": message})
     target = safe_next(next)
     joiner = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{joiner}notice={quote(message)}", status_code=303)

@@ -139,8 +139,9 @@ def losses(figure: RunFigure) -> str:
     finite = [v for _, _, values, _ in curves for v in values if not math.isnan(v)]
     epochs = max(len(figure.train), len(figure.val), 1)
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    if high - low < 1e-12:
-        low, high = low - 0.5, high + 0.5
+    if high - low < 1e-12 * max(1.0, abs(high)):  # one value: a band around it
+        spread = max(0.5, abs(high) * 0.1)  # relative: ±0.5 is lost at 1e24
+        low, high = low - spread, high + spread
     pad = (high - low) * 0.05
     low, high = low - pad, high + pad
 

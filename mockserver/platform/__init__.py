@@ -35,7 +35,7 @@ from qcog_mock.mockserver.platform.identity import Identity, Principal
 from qcog_mock.mockserver.platform.runs import Runs
 from qcog_mock.mockserver.platform.shared import Shared
 from qcog_mock.mockserver.platform.timeline import Timeline
-from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.outbox import Webhooks
@@ -84,6 +84,8 @@ class Platform:
         else:
             root = Path(self.settings.data_dir)
             root.mkdir(parents=True, exist_ok=True)
+            # The operator's alone: it holds the webhook secret and every tenant's data.
+            root.chmod(0o700)
             self._lock = DataDirLock(root)  # one server per data dir
             database = str(root / "qcog-mock.sqlite3")
         self.store = Store(database)
@@ -142,7 +144,17 @@ class Platform:
             self.identity.seed()
             self.catalog.seed()
             store.set_setting("seeded", True)
+        self.identity.hash_stored_keys()
         self.identity.ensure_key(s.api_key)
+        # Beyond loopback, the well-known key a data dir may keep from an earlier serve with
+        # the defaults is revoked (the configured key, if it is that one, was refused earlier).
+        self.revoked_keys = (
+            [DEFAULT_API_KEY]
+            if s.exposed
+            and s.api_key != DEFAULT_API_KEY
+            and self.identity.revoke_key(DEFAULT_API_KEY)
+            else []
+        )
 
     def _webhook_secret(self) -> str:
         secret = (

@@ -59,7 +59,7 @@ class Catalog:
             "created_ts": now,
             "updated_ts": now,
         }
-        self.store.put("environment", doc)
+        self.shared.insert("environment", doc, f"An environment named '{name}' already exists.")
         return doc
 
     def list_environments(self, limit: int, offset: int, instance: str | None) -> list[Any]:
@@ -114,5 +114,5 @@ class Catalog:
             "created_ts": now,
             "updated_ts": now,
         }
-        self.store.put("experiment", doc)
+        self.shared.insert("experiment", doc, f"An experiment named '{name}' already exists.")
         return doc

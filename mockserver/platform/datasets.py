@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from qcog_mock.mockserver.errors import BadRequest, Invalid
-from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid
+from qcog_mock.mockserver.platform.shared import Shared, check_name, page, taken
 
 
 class Datasets:
@@ -33,14 +33,16 @@ class Datasets:
         check_name("name", name)
         if format.lower() != "csv":
             raise Invalid(f"format: '{format}' is not supported; upload a CSV file (format=csv).")
-        existing = self.shared.replaceable("dataset", "Dataset", project_id, name, override)
+        # Refused before the upload is read, when the name is already taken; checked again at
+        # the write.
+        self.shared.replaceable("dataset", "Dataset", project_id, name, override)
         configuration = {
             "conf_name": "upload",
             "conf_version": configuration_version,
             "dataset_location": f"upload://{name}",
             "dataset_format": "csv",
         }
-        return self._receive(project_id, name, description, configuration, stream, existing)
+        return self._receive(project_id, name, description, configuration, stream, override)
 
     def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         name = check_name("name", body.get("name"))
@@ -60,12 +62,11 @@ class Datasets:
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
         source = self.shared.local_file(location, "configuration.dataset_location")
-        existing = self.shared.replaceable(
-            "dataset", "Dataset", project_id, name, bool(body.get("override"))
-        )
+        override = bool(body.get("override"))
+        self.shared.replaceable("dataset", "Dataset", project_id, name, override)
         with source.open("rb") as stream:
             return self._receive(
-                project_id, name, body.get("description"), configuration, stream, existing
+                project_id, name, body.get("description"), configuration, stream, override
             )
 
     def _receive(
@@ -75,7 +76,7 @@ class Datasets:
         description: str | None,
         configuration: dict[str, Any],
         stream: BinaryIO,
-        replaced: dict[str, Any] | None,
+        override: bool,
     ) -> dict[str, Any]:
         dataset_id = self.shared.new_id()
         files = self.shared.files
@@ -93,9 +94,15 @@ class Datasets:
             "created_at": now,
             "updated_at": now,
         }
-        with self.shared.lock:
-            if replaced is not None:
-                # The old file stays: runs that trained on it keep their data.
-                self.store.delete("dataset", replaced["id"])
-            self.store.put("dataset", doc, scope=project_id)
+        # Checked again as the document is written: another upload of the name may have landed
+        # while this one was received. The file of a replaced dataset stays: runs that trained
+        # on it keep their data.
+        with self.shared.lock, self.store.transaction():
+            current = self.store.find("dataset", name, project_id)
+            if current is not None and not override:
+                files.dataset(dataset_id).unlink(missing_ok=True)
+                raise Conflict(taken("Dataset", name))
+            if current is not None:
+                self.store.delete("dataset", current["id"])
+            self.store.insert("dataset", doc, scope=project_id)
         return doc

@@ -140,7 +140,9 @@ class Deployments:
             "project_id": project_id,
             "created_at": self.shared.now(),
         }
-        self.store.put("deployment", doc, scope=run.id)
+        self.shared.insert(
+            "deployment", doc, f"Deployment '{name}' already exists for run '{run.name}'.", run.id
+        )
         self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
         return doc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -64,21 +65,42 @@ class Identity:
 
     def ensure_key(self, key: str) -> None:
         """The configured key always works, also after a restart with another one."""
-        if self.store.find("api_key", key) is None:
+        if self.store.find("api_key", key_digest(key)) is None:
             user, project = self.store.setting("seed_user"), self.store.setting("seed_project")
             self._put_key(key, user, project)
 
+    def revoke_key(self, key: str) -> bool:
+        """Removes ``key``; whether there was one."""
+        found = self.store.find("api_key", key_digest(key))
+        if found is not None:
+            self.store.delete("api_key", found["id"])
+            self.store.checkpoint()
+            self._principals.pop(key, None)
+        return found is not None
+
+    def hash_stored_keys(self) -> None:
+        """Keys stored in clear by earlier versions are kept as digests from now on, and the
+        clear text is erased from the file."""
+        clear = [doc for doc in self.store.list("api_key") if "x_api_key" in doc]
+        for doc in clear:
+            key = doc.pop("x_api_key")
+            doc.update(name=key_digest(key), hint=key_hint(key))
+            self.store.put("api_key", doc)
+        if clear:
+            self.store.checkpoint()
+
     def _put_key(self, key: str, user_id: str, project_id: str | None) -> dict[str, Any]:
+        """Stores the key's digest, never the key: the answer that creates it shows it once."""
         doc = {
             "id": self.shared.new_id(),
-            "name": key,
-            "x_api_key": key,
+            "name": key_digest(key),
+            "hint": key_hint(key),
             "user_id": user_id,
             "project_id": project_id,
             "created_at": self.shared.now(),
         }
-        self.store.put("api_key", doc)
-        return doc
+        self.shared.insert("api_key", doc, "This API key already exists.")
+        return {**doc, "x_api_key": key}
 
     def _link(self, user_id: str, project_id: str, role: str) -> dict[str, Any]:
         doc = {
@@ -89,7 +111,9 @@ class Identity:
             "role": role,
             "created_at": self.shared.now(),
         }
-        self.store.put("user_project", doc)
+        self.shared.insert(
+            "user_project", doc, f"User '{user_id}' is already in project '{project_id}'."
+        )
         return doc
 
     # Authentication -------------------------------------------------------------------------
@@ -123,7 +147,7 @@ class Identity:
         # key's principal is looked up once: every request authenticates.
         if (known := self._principals.get(secret)) is not None:
             return known
-        key = self.store.find("api_key", secret)
+        key = self.store.find("api_key", key_digest(secret))
         if key is None:
             raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
         user = self.store.get("user", key["user_id"]) or {}
@@ -176,18 +200,17 @@ class Identity:
         check_name("name", name)
         if system_role not in ("admin", "user"):
             raise Invalid("system_role: must be 'admin' or 'user'.")
-        if any(u["email"] == email for u in self.store.list("user")):
-            raise Conflict(f"A user with email '{email}' already exists.")
-        if self.store.find("user", name) is not None:
-            raise Conflict(f"A user named '{name}' already exists.")
-        user = {
-            "id": self.shared.new_id(),
-            "name": name,
-            "email": email,
-            "system_role": system_role,
-            "created_at": self.shared.now(),
-        }
-        self.store.put("user", user)
+        with self.shared.lock:  # the e-mail is not a unique column: checked and written as one
+            if any(u["email"] == email for u in self.store.list("user")):
+                raise Conflict(f"A user with email '{email}' already exists.")
+            user = {
+                "id": self.shared.new_id(),
+                "name": name,
+                "email": email,
+                "system_role": system_role,
+                "created_at": self.shared.now(),
+            }
+            self.shared.insert("user", user, f"A user named '{name}' already exists.")
         return user
 
     def user_by_email(self, email: str) -> dict[str, Any]:
@@ -233,7 +256,7 @@ class Identity:
             "created_at": now,
             "updated_at": now,
         }
-        self.store.put("project", project)
+        self.shared.insert("project", project, f"A project named '{name}' already exists.")
         for member in members:
             self._link(member["user_id"], project["id"], member.get("project_role", "owner"))
         return project
@@ -271,3 +294,14 @@ class Identity:
         if self.store.find("user_project", f"{user_id}:{project_id}") is not None:
             raise Conflict(f"User '{user_id}' is already in project '{project_id}'.")
         return self._link(user_id, project_id, role)
+
+
+def key_digest(key: str) -> str:
+    # SHA-256 suffices: keys are 128-bit random tokens (or an operator's chosen secret), not
+    # passwords to be guessed; a salt would stop the lookup by digest.
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_hint(key: str) -> str:
+    """Enough of a key to tell which it is, never enough to use it."""
+    return f"{key[:10]}…" if len(key) > 16 else "…"

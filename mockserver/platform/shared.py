@@ -13,7 +13,7 @@ from qcog_mock.mockserver.clock import SimulatedClock, isoformat
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.store import NameTaken, Store
 
 _ID_NAMESPACE = uuid.UUID("5d3f2c9e-7a51-4c47-9a0e-1c2b3d4e5f60")
 MAX_NAME_LENGTH = 200
@@ -38,6 +38,14 @@ class Shared:
 
     def now(self) -> str:
         return isoformat(self.clock.now())
+
+    def insert(self, kind: str, doc: dict[str, Any], conflict: str, scope: str = "") -> None:
+        """Stores a new named document, or raises ``Conflict(conflict)`` if the name is taken
+        (checked by the database in the write itself, so racing creations cannot both win)."""
+        try:
+            self.store.insert(kind, doc, scope)
+        except NameTaken:
+            raise Conflict(conflict) from None
 
     def lookup(self, kind: str, label: str, value: str, identifier: str, scope: str = "") -> Any:
         """A document by ``identifier`` (``id`` or ``name``), within ``scope`` if given."""
@@ -80,11 +88,15 @@ class Shared:
         """The same-named document that ``override`` may replace; a conflict without it."""
         existing = self.store.find(kind, name, scope)
         if existing is not None and not override:
-            raise Conflict(
-                f"{label} '{name}' already exists in this project; pass override=True to "
-                "replace it, or choose another name."
-            )
+            raise Conflict(taken(label, name))
         return existing
+
+
+def taken(label: str, name: str) -> str:
+    return (
+        f"{label} '{name}' already exists in this project; pass override=True to replace it, "
+        "or choose another name."
+    )
 
 
 def _scope_of(kind: str, doc: dict[str, Any]) -> str:

@@ -9,13 +9,13 @@ an SQLite table and survive a restart.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.clock import isoformat, wall_time
 from qcog_mock.mockserver.documents import Delivery, Run, load_run
 from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookFaultType
@@ -103,7 +103,7 @@ class Webhooks:
                 },
             },
         }
-        body = json.dumps(payload, separators=(",", ":"))
+        body = jsontext.dumps(payload, separators=(",", ":"))
         now = when = self.sim.clock.now()
         delay = self._fault(run, self._plan(run), "webhook_delay", messages=True)
         if delay is not None:

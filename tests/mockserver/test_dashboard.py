@@ -23,8 +23,13 @@ UI = "/_emulator/ui"
 
 
 def browser(platform: Platform) -> httpx.AsyncClient:
-    """A client with no credentials, as a browser that has not signed in."""
-    return httpx.AsyncClient(transport=platform.client._transport, base_url="http://testserver")
+    """A client with no credentials, as a browser that has not signed in (its posts say
+    where they come from, as browsers' do)."""
+    return httpx.AsyncClient(
+        transport=platform.client._transport,
+        base_url="http://testserver",
+        headers={"Origin": "http://testserver"},
+    )
 
 
 def token(platform: Platform) -> str:
