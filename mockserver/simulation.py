@@ -101,6 +101,38 @@ class Process:
         self._go.clear()
         self.check()
 
+    def wait_off_baton(self, ready: Callable[[], bool], hold: float) -> None:
+        """Give up the baton while waiting (wall time) for ``ready()`` — which should block
+        briefly — and take it back once it is true.
+
+        Meanwhile the kernel runs what is due before ``hold``, the earliest simulated time at
+        which this process can act again, and nothing after it: the timeline stays what it
+        would have been had the process never waited. An interrupt ends the wait (and is then
+        raised).
+        """
+        self.check()
+        if ready():
+            return
+        with self.sim._cond:
+            self.sim._holds[self] = hold
+            self.sim._cond.notify_all()
+        self._yielded.set()
+        try:
+            while not ready():
+                if self.sim.stopped:
+                    raise SimulationStopped
+                if self._interrupt is not None:
+                    break
+        finally:
+            with self.sim._cond:
+                del self.sim._holds[self]
+                if not self.sim.stopped:
+                    self._wake = self.sim._schedule_locked(self.now, self.key, self._resume)
+                self.sim._cond.notify_all()
+        self._go.wait()
+        self._go.clear()
+        self.check()
+
     def join(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the process's thread to end; True if it has (or never
         started)."""
@@ -138,6 +170,8 @@ class Simulation:
         self._seq = itertools.count()
         self._target = clock.now()
         self._working = False
+        # Processes waiting off the baton, each with the time the kernel may not reach.
+        self._holds: dict[Process, float] = {}
         self._thread: threading.Thread | None = None
         self.stopped = False
         self.on_time_change: Callable[[float], None] | None = None
@@ -172,10 +206,14 @@ class Simulation:
     def _horizon(self) -> float:
         mode = self.clock.mode
         if mode == "auto":
-            return math.inf
-        if mode == "realtime":
-            return self.clock.realtime_horizon()
-        return self._target + RESOLUTION
+            horizon = math.inf
+        elif mode == "realtime":
+            horizon = self.clock.realtime_horizon()
+        else:
+            horizon = self._target + RESOLUTION
+        if self._holds:  # strictly before the earliest hold
+            horizon = min(horizon, min(self._holds.values()) - 2 * RESOLUTION)
+        return horizon
 
     def _next(self) -> _Entry | None:
         while self._queue and self._queue[0].cancelled:
@@ -216,8 +254,13 @@ class Simulation:
     # Control ------------------------------------------------------------------------------
 
     def _idle_through(self, when: float) -> bool:
+        # A process waiting off the baton is work in progress: it will act again.
         entry = self._next()
-        return not self._working and (entry is None or entry.time > when + RESOLUTION)
+        return (
+            not self._working
+            and not self._holds
+            and (entry is None or entry.time > when + RESOLUTION)
+        )
 
     def advance_to(self, when: float) -> None:
         """Process everything due up to ``when``, then set the clock to ``when``.

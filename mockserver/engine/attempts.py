@@ -315,14 +315,27 @@ class Engine:
                 self._computing.pop(run.id, None)
 
     def _start_worker(self, process: Process, run_id: str, job: AttemptJob) -> Future[Any]:
-        # A free worker slot; a deleted run stops waiting for one. The clock is held meanwhile,
-        # so workers waiting at their lookahead bound would wait for ever: lift their bounds.
-        if not self._slots.acquire(blocking=False):
+        # A free worker slot. The wait gives up the kernel: other runs go on up to this
+        # attempt's first result (the clock may not pass it). Workers waiting at their
+        # lookahead bound for a clock held there would wait for ever: their bounds are lifted.
+        # A deleted run or a stopping server ends the wait.
+        acquired = self._slots.acquire(blocking=False)
+        if not acquired:
             with self._lock:
                 for waiting in self._computing.values():
                     waiting.lift_bound()
-            while not self._slots.acquire(timeout=0.05):
-                process.check()
+
+            def free_slot() -> bool:
+                nonlocal acquired
+                acquired = self._slots.acquire(timeout=0.05)
+                return acquired
+
+            try:
+                process.wait_off_baton(free_slot, hold=earliest_result(job))
+            except BaseException:
+                if acquired:
+                    self._slots.release()
+                raise
         try:
             with self._lock:
                 self._computing[run_id] = Results(job.folder)
@@ -503,3 +516,11 @@ def _follow_fields(follow: Any, number: int) -> dict[str, Any]:
     if follow.status == "failed":
         return {"attempt": number, "reason": follow.error}
     return {"attempt": number}
+
+
+def earliest_result(job: AttemptJob) -> float:
+    """The earliest simulated time the attempt's worker can report anything: a fault at its
+    first epoch's start, else the end of that epoch or the attempt's deadline."""
+    if any(fault.type in ("crash", "hang", "slow") for fault in job.faults):
+        return job.epoch_start
+    return min(job.epoch_start + job.epoch_cost, job.deadline)

@@ -7,9 +7,11 @@ engine's ``stranded`` watchdog), no worker process is left (checked by pid) and 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -205,3 +207,81 @@ async def test_an_attempt_that_cannot_begin_fails_the_run_with_the_reason() -> N
     assert failed is not None and failed["status"] == "failed"
     assert failed["errors"][-1].startswith("Attempt 1 could not begin: the emulator failed: ")
     assert events[-1]["type"] == "run.failed"
+
+
+class HoldsFirstJob(Executor):
+    """Hands jobs to ``then``, but reports the first one done only once ``gate`` is set: its
+    worker slot stays taken however fast it computes."""
+
+    def __init__(self, then: LocalProcesses, gate: threading.Event) -> None:
+        self.then, self.gate = then, gate
+        self.held: Future[Any] | None = None
+        self._inner: dict[Future[Any], Future[Any]] = {}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        inner = self.then.submit(fn, *args)
+        if self.held is not None:
+            return inner
+        outer: Future[Any] = Future()
+        self.held, self._inner[outer] = outer, inner
+
+        def report() -> None:
+            self.gate.wait()
+            error = inner.exception()  # once the job has ended
+            if error is None:
+                outer.set_result(inner.result())
+            else:
+                outer.set_exception(error)
+
+        threading.Thread(target=report, daemon=True).start()
+        return outer
+
+    def kill(self, future: Future[Any]) -> None:
+        self.gate.set()
+        self.then.kill(self._inner.get(future, future))
+
+
+async def two_runs_on_one_slot(
+    executor: Executor, workers: int, check_while_held: Callable[[Platform, str, str], Any]
+) -> list[tuple[str, str, Any]]:
+    """A run of 20 one-minute epochs holds the only worker slot; a second run submitted a
+    little later, of one-hour epochs, waits for it. The timeline of both."""
+    async with emulator(using=executor, workers=workers) as platform:
+        dataset = await platform.dataset_id()
+        minutes = {"epoch_seconds": 60}
+        first = await platform.submit(
+            dataset, "first", hyperparameters=hyperparameters(epochs=20), emulator=minutes
+        )
+        await platform.advance(10)  # the first run's attempt has begun: the slot is its
+        hours = {"epoch_seconds": HOUR}
+        second = await platform.submit(
+            dataset, "second", hyperparameters=hyperparameters(epochs=2), emulator=hours
+        )
+        advancing = asyncio.ensure_future(platform.advance(4 * HOUR))
+        await asyncio.to_thread(check_while_held, platform, first["id"], second["id"])
+        await advancing
+        runs = [await platform.run(r["id"]) for r in (first, second)]
+        assert [r["status"] for r in runs] == ["completed", "completed"]
+        events = await platform.events()
+    return [(e["time"], e["type"], e.get("run_name")) for e in events if e.get("run_id")]
+
+
+async def test_a_run_waiting_for_a_worker_slot_lets_the_clock_and_other_runs_go_on(
+    pool: LocalProcesses,
+) -> None:
+    gate = threading.Event()
+    executor = HoldsFirstJob(pool, gate)
+
+    def while_held(platform: Platform, first: str, second: str) -> None:
+        assert platform.backend is not None
+        store = platform.backend.store
+        # The first run finishes (in simulated time) while its slot is still held and the
+        # second run waits for it: the waiting run does not stop the clock.
+        until(lambda: store.get("run", first)["status"] == "completed", timeout=60)
+        waiting = store.get("run", second)
+        assert waiting["status"] == "running" and not store.checkpoints(second)
+        gate.set()
+
+    held = await two_runs_on_one_slot(executor, 1, while_held)
+    free = await two_runs_on_one_slot(pool, 2, lambda *_: None)
+    assert held == free  # the wait left no trace in the timeline
