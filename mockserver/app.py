@@ -23,7 +23,7 @@ from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
 from qcog_mock.mockserver.api.deps import StrictJSONResponse
 from qcog_mock.mockserver.api.docs import add_offline_docs
-from qcog_mock.mockserver.api.edge import BodyLimit, HostCheck, InputCheck
+from qcog_mock.mockserver.api.edge import BodyLimit, EarlyAuth, HostCheck, InputCheck
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.dashboard.pages import add_dashboard
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
@@ -152,9 +152,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
             {"detail": f"Internal error: {type(error).__name__}: {error}"}, status_code=500
         )
 
-    # The last added runs first: the Host, the body cap, the time header, the input check.
+    # The last added runs first: the Host, the credentials (before any body is read), the body
+    # cap, the time header, the input check.
     app.add_middleware(InputCheck)
     app.add_middleware(SimulatedTimeHeader, platform=platform)
     app.add_middleware(BodyLimit, settings=platform.settings)
+    app.add_middleware(EarlyAuth, platform=platform)
     app.add_middleware(HostCheck, settings=platform.settings)
     return app

@@ -147,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
         help="a host name clients use to reach this server, beside loopback names and IP "
         "addresses (repeatable); other Host headers are refused (DNS rebinding)",
     )
-    serve.add_argument("--max-json-mb", type=_positive, default=64.0, help="JSON body size cap")
+    serve.add_argument("--max-json-mb", type=_positive, default=16.0, help="JSON body size cap")
     scenario = commands.add_parser("scenario", help="list or run scenario files")
     scenario.add_argument("action", choices=["list", "run"])
     scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")

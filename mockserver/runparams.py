@@ -9,6 +9,7 @@ kept and ignored, as the platform does. Errors name the field and the fix.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pydantic
@@ -30,6 +31,10 @@ GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "H100", "V100")
 MAX_HILBERT_DIMS = 64
 MAX_QUBITS = 6
 MAX_EPOCHS = 10_000
+# Operators and learnable numbers: a checkpoint holds the parameters and the optimizer's state,
+# about 12 bytes per parameter with Adam, so 4 M parameters are ~50 MB per kept checkpoint.
+MAX_INPUT_OPERATORS = 4_096
+MAX_PARAMETERS = 4_000_000
 MIN_EPOCH_SECONDS = 0.01
 
 
@@ -122,7 +127,35 @@ def _size_problems(hp: SupportedHyperparameters) -> list[str]:
         )
     if hp.epochs > MAX_EPOCHS:
         problems.append(f"{where}.epochs: {hp.epochs} is more than the limit of {MAX_EPOCHS}.")
+    inputs = getattr(hp, "input_operator_count", 0)
+    if inputs > MAX_INPUT_OPERATORS:
+        problems.append(
+            f"{where}.input_operator_count: {inputs} is more than qcog-mock trains (at most "
+            f"{MAX_INPUT_OPERATORS} input features)."
+        )
+    elif not problems and (count := parameter_count(hp)) > MAX_PARAMETERS:
+        problems.append(
+            f"{where}: the model would have {count:,} parameters, more than qcog-mock trains (at "
+            f"most {MAX_PARAMETERS:,}); use fewer input operators or a smaller Hilbert space."
+        )
     return problems
+
+
+def parameter_count(hp: SupportedHyperparameters) -> int:
+    """The model's learnable numbers (hsm-model §2): per operator N² for a complex General
+    HSM (N(N+1)/2 real), or one coefficient per Pauli string up to the operator's weight."""
+    if isinstance(hp, PauliHSModelHyperparameters):
+        q = hp.qubits_count
+
+        def strings(weight: int | None) -> int:
+            return sum(math.comb(q, i) * 3**i for i in range((weight or q) + 1))
+
+        return hp.input_operator_count * strings(
+            hp.input_operator_pauli_weight
+        ) + hp.output_operator_count * strings(hp.output_operator_pauli_weight)
+    n = int(getattr(hp, "hilbert_space_dims", 0) or 0)
+    per_operator = n * n if getattr(hp, "complex", True) else n * (n + 1) // 2
+    return (hp.input_operator_count + hp.output_operator_count) * per_operator
 
 
 def _range_problems(params: Resources, max_retries: int, allowed_gpus: list[str]) -> list[str]:

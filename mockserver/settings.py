@@ -53,7 +53,8 @@ class Settings:
     # Listening beyond loopback without --allow-default-credentials: the well-known key is
     # revoked if a data dir kept it.
     exposed: bool = False
-    max_json_bytes: int = 64 * 1024 * 1024
+    # Any JSON body; the largest are sync inferences' CSV text (10,000 guide rows: 8.4 MB).
+    max_json_bytes: int = 16 * 1024 * 1024
     max_blocking_control_calls: int = 4
     # Attempts compute in worker processes: how many at once (default: the cores left after one
     # for the server), with how many torch threads each, and for how long one epoch may take

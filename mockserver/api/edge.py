@@ -3,6 +3,8 @@
 - ``HostCheck`` answers only to the names the server is known by: loopback names, IP
   literals, ``testserver`` (in-process clients) and the operator's ``--host``/``--allowed-host``.
   A DNS-rebinding page reaches a loopback server under the attacker's name, and is refused.
+- ``EarlyAuth`` checks the credentials of a request with a body before any of it is read: an
+  anonymous caller cannot make the server parse megabytes of JSON.
 - ``BodyLimit`` caps the body (uploads have the upload cap, everything else the JSON cap).
 - ``InputCheck`` refuses, with a 422 naming the field, input that cannot be stored and read
   back: text that is not Unicode (a lone surrogate such as ``"\\udfff"``, valid JSON but not
@@ -25,6 +27,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.settings import Settings
 
 # What a JSON body must contain for the full check to be worth it: an escaped surrogate or
@@ -115,6 +118,35 @@ class HostCheck:
             await _refuse(scope, receive, send, 421, detail)
             return
         await self.app(scope, receive, send)
+
+
+class EarlyAuth:
+    """401 for a POST, PUT or PATCH to the API or the control plane without a valid key or the
+    admin's credentials, before its body is read (the routes check the rest: project, admin).
+    The dashboard's pages have their own session check."""
+
+    def __init__(self, app: ASGIApp, platform: Any) -> None:
+        self.app = app
+        self.platform = platform  # its identity is rebuilt by a reset: read at each request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT", "PATCH")
+            and _needs_credentials(scope["path"])
+        ):
+            try:
+                self.platform.identity.authenticate(Headers(scope=scope).get("authorization"))
+            except PlatformError as error:
+                await _refuse(scope, receive, send, error.status, error.message)
+                return
+        await self.app(scope, receive, send)
+
+
+def _needs_credentials(path: str) -> bool:
+    if path.startswith("/_emulator/ui/"):
+        return False
+    return path.startswith(("/api/v1/", "/_emulator/"))
 
 
 class InputCheck:

@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from time import monotonic
 from typing import Any
 
 from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
@@ -85,14 +86,23 @@ class Control:
             raise Conflict("The clock is in realtime mode; switch to manual to advance it.")
         with self._blocking_call():
             self.sim.advance_to(target)
+            # Due deliveries have been handed to the sender: done once each is answered, and
+            # the retries a failure schedules up to the target are done too.
+            while self.webhooks.sender.busy():
+                self.webhooks.sender.drain()
+                self.sim.advance_to(target)
         self.save_clock()
         return self.clock_state()
 
     def settle(self, timeout: float) -> dict[str, Any]:
         """Wait (wall seconds, at most ``timeout``) until nothing is due; in auto mode, until
         every run has gone as far as it can."""
+        deadline = monotonic() + timeout
         with self._blocking_call():
             settled = self.sim.settle(timeout)
+            while settled and self.webhooks.sender.busy():  # deliveries in flight: answered
+                left = max(0.0, deadline - monotonic())
+                settled = self.webhooks.sender.drain(left) and self.sim.settle(left)
         self.save_clock()
         return {**self.clock_state(), "settled": settled}
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from qcog_mock.mockserver.documents import Run, load_checkpoints
 from qcog_mock.mockserver.engine.attempts import Engine
-from qcog_mock.mockserver.errors import NotFound
+from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.identity import Identity
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 from qcog_mock.mockserver.platform.timeline import Timeline
@@ -44,6 +45,7 @@ class Runs:
     ) -> dict[str, Any]:
         settings = self.shared.settings
         name = check_name("name", body.name)
+        check_metadata(body.metadata)
         if local_webhook_url is not None:
             check_url(local_webhook_url, allow_remote=settings.allow_remote_webhooks)
         project = self.identity.get_project(project_id)
@@ -163,3 +165,15 @@ class Runs:
             if checkpoint["name"] == name:
                 return checkpoint
         raise NotFound("Checkpoint", name, by="name")
+
+
+MAX_METADATA_BYTES = 64 * 1024  # returned with every GET of the run: kept small
+
+
+def check_metadata(metadata: dict[str, Any] | None) -> None:
+    size = len(json.dumps(metadata or {}).encode())
+    if size > MAX_METADATA_BYTES:
+        raise Invalid(
+            f"metadata: {size:,} bytes is more than the {MAX_METADATA_BYTES // 1024} KB a run "
+            "keeps; store large data as a dataset and put its name in metadata."
+        )

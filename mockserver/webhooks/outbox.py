@@ -2,18 +2,18 @@
 endpoints, at the event's simulated time, retried on the simulated clock.
 
 The README's "Webhooks" section gives the payload, the headers and the retry schedule. The
-simulation kernel makes each POST, so deliveries keep the timeline's order; deliveries live in
+simulation kernel decides when each delivery is due and what faults it meets; the ``Sender``
+makes the POST, off the kernel, in order per endpoint. An attempt is recorded at its due time
+however late its POST goes out, so the outbox is the same on every machine; deliveries live in
 an SQLite table and survive a restart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
-
-import httpx
 
 from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.clock import isoformat, wall_time
@@ -22,6 +22,7 @@ from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookF
 from qcog_mock.mockserver.errors import NotFound
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks.sender import Outcome, Post, Sender
 from qcog_mock.mockserver.webhooks.signing import sign
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,11 @@ class Webhooks:
         self.endpoints = list(endpoints)
         self.checkpoints = checkpoints
         self.timeout = timeout
-        self._http = httpx.Client(timeout=timeout, headers={"user-agent": "qcog-mock webhooks"})
+        self.sender = Sender(timeout, SNIPPET, "qcog-mock webhooks")
+        self._recording = threading.Lock()  # the kernel and the sender both record attempts
 
     def close(self) -> None:
-        self._http.close()
+        self.sender.close()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -145,20 +147,31 @@ class Webhooks:
         return [Delivery.from_doc(d) for d in self.store.deliveries(status=status, run_id=run_id)]
 
     def _deliver(self, delivery_id: int) -> None:
+        """The kernel's part, at the delivery's due time: faults, then the POST handed over."""
         doc = self.store.delivery(delivery_id)
         if doc is None or doc["status"] != "pending":
             return
-        delivery = Delivery.from_doc(doc)
-        self._attempt(delivery)
-        attempts = delivery.attempts
-        if attempts[-1]["ok"]:
-            delivery.status = "delivered"
-        elif len(attempts) <= len(BACKOFF_SECONDS):
-            delivery.next_attempt_at = self.sim.clock.now() + BACKOFF_SECONDS[len(attempts) - 1]
-            self._schedule(delivery, delivery.next_attempt_at)
-        else:
-            delivery.status = "failed"
-        self.store.put_delivery(delivery.to_doc())
+        self._attempt(Delivery.from_doc(doc))
+
+    def _record(self, delivery_id: int, record: dict[str, Any], due: float) -> None:
+        """An attempt's outcome, and what follows: delivered, retried on the backoff schedule
+        from its due time, or failed for good."""
+        with self._recording:
+            doc = self.store.delivery(delivery_id)
+            if doc is None:  # a reset cleared the outbox meanwhile
+                return
+            delivery = Delivery.from_doc(doc)
+            delivery.attempts.append(record)
+            attempts = delivery.attempts
+            if record["ok"]:
+                delivery.status = "delivered"
+            elif len(attempts) <= len(BACKOFF_SECONDS):
+                delivery.status = "pending"
+                delivery.next_attempt_at = due + BACKOFF_SECONDS[len(attempts) - 1]
+                self._schedule(delivery, delivery.next_attempt_at)
+            else:
+                delivery.status = "failed"
+            self.store.put_delivery(delivery.to_doc())
 
     def _fault(
         self,
@@ -193,12 +206,13 @@ class Webhooks:
         return None
 
     def _attempt(self, delivery: Delivery) -> None:
-        """One POST, or an injected failure; its outcome goes to ``delivery.attempts``."""
-        simulated = self.sim.clock.now()
+        """One attempt: an injected failure, recorded at once, or a POST handed to the sender.
+        Its simulated time is the due time, whenever the POST goes out."""
+        due = delivery.next_attempt_at
         timestamp = int(wall_time())
         record: dict[str, Any] = {
             "number": len(delivery.attempts) + 1,
-            "simulated_at": isoformat(simulated),
+            "simulated_at": isoformat(due),
             "wall_at": isoformat(float(timestamp)),
             "status_code": None,
             "error": None,
@@ -206,60 +220,40 @@ class Webhooks:
         }
         run = load_run(self.store, delivery.run_id) if delivery.run_id else None
         plan = self._plan(run) if run is not None else FaultPlan()
-        injected = None
         if run is not None:
             for kind in ("webhook_down", "webhook_timeout"):
                 if (fault := self._fault(run, plan, kind)) is not None:  # type: ignore[arg-type]
-                    injected = fault
-                    break
-        if injected is not None and run is not None:
-            if injected.type == "webhook_down":
-                record["status_code"] = injected.status
-                record["error"] = f"injected: endpoint answered HTTP {injected.status}"
-            else:
-                record["error"] = "injected: no answer (timeout)"
-            self._injected(run, injected, delivery.message_id)
-        else:
-            self._post(delivery, run, plan, simulated, timestamp, record)
-        delivery.attempts.append(record)
-
-    def _post(
-        self,
-        delivery: Delivery,
-        run: Run | None,
-        plan: FaultPlan,
-        simulated: float,
-        timestamp: int,
-        record: dict[str, Any],
-    ) -> None:
+                    if fault.type == "webhook_down":
+                        record["status_code"] = fault.status
+                        record["error"] = f"injected: endpoint answered HTTP {fault.status}"
+                    else:
+                        record["error"] = "injected: no answer (timeout)"
+                    self._injected(run, fault, delivery.message_id)
+                    self._record(delivery.id, record, due)
+                    return
+        copies = 1
+        if run is not None:
+            duplicate = self._fault(
+                run, plan, "webhook_duplicate", messages=True, before=delivery.event_seq
+            )
+            if duplicate is not None:  # sent twice once it succeeds; said on its first try
+                copies = 2
+                if not delivery.attempts:
+                    self._injected(run, duplicate, delivery.message_id)
         headers = {
             "content-type": "application/json",
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self.secret, delivery.message_id, timestamp, delivery.body),
-            "X-Qcog-Mock-Time": isoformat(simulated),
+            "X-Qcog-Mock-Time": isoformat(due),
         }
-        try:
-            response = self._http.post(delivery.url, content=delivery.body, headers=headers)
-        except httpx.HTTPError as error:
-            record["error"] = f"{type(error).__name__}: {error}"
-            return
-        record["status_code"] = response.status_code
-        record["ok"] = 200 <= response.status_code < 300
-        if not record["ok"]:
-            # A short excerpt: enough to recognise the receiver's error, not to read its pages.
-            record["error"] = f"HTTP {response.status_code}: {response.text[:SNIPPET]}"
-            return
-        if run is None:
-            return
-        duplicate = self._fault(
-            run, plan, "webhook_duplicate", messages=True, before=delivery.event_seq
-        )
-        if duplicate is not None:  # a message succeeds once: it is sent twice
-            self._injected(run, duplicate, delivery.message_id)
-            # The duplicate is extra: the delivery has already succeeded whatever it meets.
-            with contextlib.suppress(httpx.HTTPError):
-                self._http.post(delivery.url, content=delivery.body, headers=headers)
+        delivery_id = delivery.id
+
+        def sent(outcome: Outcome) -> None:
+            record.update(status_code=outcome.status_code, error=outcome.error, ok=outcome.ok)
+            self._record(delivery_id, record, due)
+
+        self.sender.send(Post(delivery.url, delivery.body, headers, copies), sent)
 
     def resend(self, delivery_id: int) -> Delivery:
         """Send a delivery again now (same message id), whatever its status."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import math
+import socket
 import stat
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,14 @@ from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.store import NameTaken, Store
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
-from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator, hyperparameters
+from tests.mockserver.helpers import (
+    KEY,
+    Platform,
+    dataset_csv,
+    emulator,
+    hyperparameters,
+    until,
+)
 from tests.mockserver.test_dashboard import signed_in
 from tests.mockserver.test_restart import free_port, server
 
@@ -309,3 +319,210 @@ async def test_a_created_key_is_shown_once_and_stored_as_a_digest(backend: Emula
     assert "x_api_key" not in stored and made["x_api_key"] not in json.dumps(stored)
     assert stored["name"].startswith("sha256:") and stored["hint"].endswith("…")
     assert backend.identity.authenticate(f"x-api-key {made['x_api_key']}").user
+
+
+# Webhooks never hold the kernel ------------------------------------------------------------
+
+
+class Misbehaving:
+    """A loopback HTTP receiver that misbehaves on purpose, one connection at a time:
+    ``trickle`` sends one byte of its status line every ``every`` seconds and never finishes;
+    ``flood`` answers 500 with a body of ``size`` bytes."""
+
+    def __init__(self, mode: str, every: float = 0.5, size: int = 0) -> None:
+        self.mode, self.every, self.size = mode, every, size
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.connections = 0
+        self.written = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with connection:
+                connection.recv(65536)
+                with contextlib.suppress(OSError):  # the client gave up on us: as it should
+                    self._answer(connection)
+
+    def _answer(self, connection: socket.socket) -> None:
+        if self.mode == "trickle":
+            for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+                if self.stop.wait(self.every):
+                    return
+                connection.sendall(bytes([byte]))
+        else:
+            head = f"HTTP/1.1 500 Oops\r\nContent-Length: {self.size}\r\n\r\n".encode()
+            connection.sendall(head)
+            chunk = b"x" * 65536
+            while self.written < self.size and not self.stop.is_set():
+                self.written += connection.send(chunk)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+async def other_project_run(platform: Platform) -> tuple[httpx.AsyncClient, str, str]:
+    """A run of a second project (its own user and key), submitted: (client, project, run)."""
+    admin = {"headers": {"Authorization": "Basic " + base64.b64encode(b"admin:admin").decode()}}
+    user = await platform.client.post(
+        "/api/v1/users", json={"email": "b@x.io", "name": "b", "system_role": "user"}, **admin
+    )
+    project = await platform.client.post(
+        "/api/v1/projects",
+        json={"name": "tenant-b", "user_associated": [{"user_id": user.json()["id"]}]},
+        **admin,
+    )
+    key = await platform.client.post(
+        "/api/v1/api_keys",
+        json={"user_id": user.json()["id"], "project_id": project.json()["id"]},
+        **admin,
+    )
+    other = httpx.AsyncClient(
+        transport=platform.client._transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"x-api-key {key.json()['x_api_key']}"},
+    )
+    base = f"/api/v1/projects/{project.json()['id']}"
+    uploaded = await other.post(
+        f"{base}/datasets/upload",
+        params={"name": "data", "format": "csv"},
+        files={"file": ("data.csv", dataset_csv())},
+    )
+    body = platform.run_body(uploaded.json()["id"], name="b-run")
+    body["params"]["hyperparameters"]["epochs"] = 2
+    run = await other.post(f"{base}/experiment_runs", json=body)
+    assert run.status_code == 201, run.text
+    return other, base, run.json()["id"]
+
+
+async def test_a_trickling_receiver_does_not_hold_back_another_tenants_run() -> None:
+    trickler = Misbehaving("trickle", every=0.5)
+    try:
+        # A deadline far longer than the test: the trickler's lane is busy throughout.
+        async with emulator(clock="auto", webhook_timeout=600) as platform:
+            dataset = await platform.dataset_id()
+            slow = await platform.client.post(
+                f"{platform.project}/experiment_runs",
+                json=platform.run_body(dataset, name="a-run"),
+                params={"local_webhook_url": trickler.url},
+            )
+            assert slow.status_code == 201
+            assert platform.backend is not None
+            sender = platform.backend.webhooks.sender
+            await asyncio.to_thread(until, lambda: trickler.connections >= 1)
+            other, base, run_id = await other_project_run(platform)
+            try:
+                while (await other.get(f"{base}/experiment_runs/{run_id}")).json()[
+                    "status"
+                ] != "completed":
+                    assert sender.busy(), "the trickler's delivery ended before the run"
+                    await asyncio.sleep(0.01)
+            finally:
+                await other.aclose()
+            # Still the first POST to the trickler, on its one connection.
+            assert sender.busy() and trickler.connections == 1
+    finally:
+        trickler.close()
+
+
+async def test_a_delivery_has_a_total_deadline_and_reads_little_of_an_error() -> None:
+    trickler = Misbehaving("trickle", every=0.2)
+    flood = Misbehaving("flood", size=50 * 1024 * 1024)
+    try:
+        async with emulator(webhook_timeout=1) as platform:
+            dataset = await platform.dataset_id()
+            for name, url in (("t", trickler.url), ("f", flood.url), ("x", BAD_PORT)):
+                answer = await platform.client.post(
+                    f"{platform.project}/experiment_runs",
+                    json=platform.run_body(dataset, name=name),
+                    params={"local_webhook_url": url},
+                )
+                assert answer.status_code == 201, answer.text
+            await platform.advance(1)  # each run's first two events: one attempt each
+            deliveries = (await platform.client.get("/_emulator/webhooks/deliveries")).json()
+    finally:
+        trickler.close()
+        flood.close()
+    first = {d["url"]: d["attempts"][0] for d in deliveries if d["attempts"]}
+    assert "within 1 s (the delivery deadline)" in first[trickler.url]["error"]
+    assert first[flood.url]["error"] == "HTTP 500: " + "x" * 64
+    assert flood.written < flood.size  # it was not read to the end
+    assert first[BAD_PORT]["error"] is not None  # refused by the client: failed, not stuck
+    stuck = [d for d in deliveries if d["status"] == "pending" and not d["attempts"]]
+    assert stuck == []
+
+
+BAD_PORT = "http://127.0.0.1:99999/hook"
+
+
+# Bounds -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"input_operator_count": 5000}, "input_operator_count: 5000 is more than"),
+        (
+            {"input_operator_count": 1000, "hilbert_space_dims": 64},
+            "the model would have 4,100,096 parameters",
+        ),
+        (
+            {"hsm_model": "pauli", "qubits_count": 6, "input_operator_count": 1000},
+            "the model would have 4,100,096 parameters",
+        ),
+    ],
+)
+async def test_models_beyond_the_parameter_limits_are_refused(
+    platform: Platform, overrides: dict[str, Any], expected: str
+) -> None:
+    dataset = await platform.dataset_id()
+    hp = hyperparameters(**overrides)
+    if hp["hsm_model"] == "pauli":
+        del hp["hilbert_space_dims"]
+    answer = await platform.client.post(
+        f"{platform.project}/experiment_runs",
+        json={**platform.run_body(dataset), "params": {"hyperparameters": hp}},
+    )
+    assert answer.status_code == 422 and expected in answer.json()["detail"], answer.text
+
+
+async def test_run_metadata_is_capped(platform: Platform) -> None:
+    body = platform.run_body(await platform.dataset_id())
+    body["metadata"] = {"blob": "x" * 70_000}
+    answer = await platform.client.post(f"{platform.project}/experiment_runs", json=body)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("metadata: 70,")
+
+
+async def test_an_anonymous_body_is_refused_before_it_is_read(platform: Platform) -> None:
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(100):
+            sent += 1
+            yield b" " * 65536
+
+    for path in (f"{platform.project}/experiment_runs", "/_emulator/reset"):
+        sent = 0
+        answer = await platform.client.post(
+            path, content=body(), headers={"Authorization": "", "Content-Type": "application/json"}
+        )
+        assert answer.status_code == 401 and "API key" in answer.json()["detail"]
+        assert sent <= 1  # at most the chunk already in flight
+
+
+async def test_json_bodies_have_16_megabytes_by_default(platform: Platform) -> None:
+    body = platform.run_body(await platform.dataset_id())
+    body["description"] = "x" * (17 * 1024 * 1024)
+    answer = await platform.client.post(f"{platform.project}/experiment_runs", json=body)
+    assert answer.status_code == 413 and f"{16 * 1024 * 1024} bytes" in answer.json()["detail"]
