@@ -100,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
         help="where workers run: local (processes on this machine) or dask://HOST:PORT",
     )
     serve.add_argument(
+        "--keep-checkpoints",
+        type=_count,
+        default=Settings.keep_checkpoints,
+        metavar="N",
+        help="checkpoints a run keeps: its latest N, plus its best and every deployed one",
+    )
+    serve.add_argument(
         "--worker-timeout",
         type=_positive,
         default=Settings.worker_wall_seconds,
@@ -211,6 +218,7 @@ def serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         executor=args.executor,
         worker_wall_seconds=args.worker_timeout,
+        keep_checkpoints=args.keep_checkpoints,
         worker_threads=args.torch_threads,
     )
     check_exposure(args.host, settings, args.allow_default_credentials)

@@ -97,6 +97,7 @@ class Run:
     attempts: list[Attempt] = field(default_factory=list)
     current_attempt: int | None = None
     next_attempt_at: float | None = None
+    disk_bytes: int = 0  # of the checkpoint files it keeps
 
     @property
     def max_attempts(self) -> int:
@@ -166,6 +167,7 @@ class Run:
             "retries_used": max(0, len(self.attempts) - 1),
             "runtime_seconds": self.runtime_seconds(now),
             "runtime_limit_seconds": self.runtime_limit(),
+            "disk_bytes": self.disk_bytes,
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
         } | ({"error": self.errors[-1]} if self.errors and self.status == "failed" else {})
@@ -180,6 +182,7 @@ class Checkpoint:
     path: str
     metrics: dict[str, Any]
     created_at: float
+    size_bytes: int = 0
 
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)

@@ -223,6 +223,7 @@ class Run(_Open):
     max_attempts: int
     runtime_seconds: float
     runtime_limit_seconds: float
+    disk_bytes: int = 0
     created_at: str
     updated_at: str
 

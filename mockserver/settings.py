@@ -62,6 +62,9 @@ class Settings:
     workers: int = max(1, (os.cpu_count() or 2) - 1)
     worker_threads: int = 1
     worker_wall_seconds: float = 600.0
+    # Checkpoints a run keeps: its latest this many, plus its best (smallest loss) and every
+    # deployed one. A 10,000-epoch run of a large model would otherwise fill the disk.
+    keep_checkpoints: int = 100
     executor: str = "local"  # or dask://HOST:PORT
 
     @property

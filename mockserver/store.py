@@ -218,6 +218,10 @@ class Store:
             ).fetchall()
         return [json.loads(r["body"]) for r in rows]
 
+    def delete_checkpoint(self, run_id: str, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE run_id = ? AND name = ?", (run_id, name))
+
     def delete_checkpoints(self, run_id: str) -> None:
         """A run's checkpoints and loss history."""
         with self.transaction() as db:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import math
 import shutil
 import threading
 from collections.abc import Callable
@@ -428,6 +429,10 @@ class Engine:
     def commit_epoch(self, run_id: str, number: int, result: EpochDone) -> None:
         """Record an epoch the worker computed (its checkpoint file is written), at its time."""
         epoch, name = result.epoch, result.name
+        try:
+            size = self.files.checkpoint(run_id, name).stat().st_size
+        except OSError:
+            size = 0
         record = Checkpoint(
             name=name,
             epoch=epoch,
@@ -436,6 +441,7 @@ class Engine:
             path=result.path,
             metrics=result.metrics,
             created_at=result.at,
+            size_bytes=size,
         )
         with self._lock, self.store.transaction():  # the checkpoint, the run and the event
             self.store.put_checkpoint(run_id, record.to_doc())
@@ -443,6 +449,7 @@ class Engine:
             run = load_run(self.store, run_id)
             if run is None:
                 return
+            pruned, run.disk_bytes = self._retain(run_id)
             attempt = run.attempts[-1]
             attempt.epochs_completed = epoch - attempt.resumed_from_epoch
             run.metrics = {  # live metrics; the API adds the histories when it shows the run
@@ -462,6 +469,24 @@ class Engine:
                 train_loss=result.train_loss,
                 val_loss=result.val_loss,
             )
+        for gone in pruned:  # once the rows are gone: a kill in between leaves only files
+            self.files.checkpoint(run_id, gone).unlink(missing_ok=True)
+
+    def _retain(self, run_id: str) -> tuple[list[str], int]:
+        """Drops the run's checkpoints beyond ``keep_checkpoints`` (but the best and the
+        deployed ones) from the store: their names, and the bytes of those kept."""
+        checkpoints = self.store.checkpoints(run_id)  # by epoch
+        keep = self.settings.keep_checkpoints
+        pruned: list[str] = []
+        if len(checkpoints) > keep:
+            deployed = {d["checkpoint_name"] for d in self.store.list("deployment", run_id)}
+            best = min(reversed(checkpoints), key=_loss)["name"]
+            for old in checkpoints[:-keep]:
+                if old["name"] != best and old["name"] not in deployed:
+                    self.store.delete_checkpoint(run_id, old["name"])
+                    pruned.append(old["name"])
+        kept = sum(int(c.get("size_bytes", 0)) for c in checkpoints if c["name"] not in pruned)
+        return pruned, kept
 
     def _finish(
         self,
@@ -524,3 +549,9 @@ def earliest_result(job: AttemptJob) -> float:
     if any(fault.type in ("crash", "hang", "slow") for fault in job.faults):
         return job.epoch_start
     return min(job.epoch_start + job.epoch_cost, job.deadline)
+
+
+def _loss(checkpoint: dict[str, Any]) -> float:
+    """A checkpoint's loss for choosing the best; a diverged (NaN) one is never the best."""
+    loss = float((checkpoint.get("metrics") or {}).get("loss", math.inf))
+    return loss if loss == loss else math.inf

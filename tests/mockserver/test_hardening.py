@@ -25,6 +25,7 @@ from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.store import NameTaken, Store
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.mockserver.helpers import (
     KEY,
     Platform,
@@ -526,3 +527,37 @@ async def test_json_bodies_have_16_megabytes_by_default(platform: Platform) -> N
     body["description"] = "x" * (17 * 1024 * 1024)
     answer = await platform.client.post(f"{platform.project}/experiment_runs", json=body)
     assert answer.status_code == 413 and f"{16 * 1024 * 1024} bytes" in answer.json()["detail"]
+
+
+async def test_a_run_keeps_its_latest_checkpoints_its_best_and_its_deployed_ones() -> None:
+    async with emulator(keep_checkpoints=3, start_delay=0) as platform:
+        dataset = await platform.dataset_id()
+        minutes = {"epoch_seconds": 60}
+        run = await platform.submit(
+            dataset, hyperparameters=hyperparameters(epochs=10), emulator=minutes
+        )
+        await platform.advance(150)  # two epochs
+        path = f"{platform.project}/experiment_runs/{run['id']}"
+        deployed = await platform.client.post(
+            f"{path}/deployments", json={"deployment_name": "d", "checkpoint_name": "epoch-0002"}
+        )
+        assert deployed.status_code == 201, deployed.text
+        await platform.advance(3600)
+        assert platform.backend is not None
+        store, files = platform.backend.store, platform.backend.files
+        rows = store.checkpoints(run["id"])
+        best = min(rows, key=lambda c: c["metrics"]["loss"])["name"]
+        kept = {c["name"] for c in rows}
+        assert kept == {"epoch-0002", best, "epoch-0008", "epoch-0009", "epoch-0010"}
+        on_disk = {p.stem for p in (files.root / "checkpoints" / run["id"]).glob("*.pt")}
+        assert on_disk == kept
+        shown = await platform.run(run["id"])
+        assert shown["disk_bytes"] == sum(
+            files.checkpoint(run["id"], name).stat().st_size for name in kept
+        )
+        features = synthetic_panel(dates=1, assets=5, features=4, seed=1).drop(columns=[TARGET])
+        inference = await platform.client.post(
+            f"{path}/deployments/{deployed.json()['id']}/inferences/sync",
+            json={"dataset_file": features.to_csv(index=False)},
+        )
+        assert inference.status_code == 200, inference.text
