@@ -9,6 +9,7 @@ read back with ``torch.load(weights_only=True)``: only tensors and plain contain
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -67,6 +68,13 @@ class Files:
         dataset nor a run (which keeps the data it trained on) refers to."""
         for partial in (self.root / "checkpoints").glob("*/*.partial"):
             partial.unlink(missing_ok=True)
+        # Result folders of attempts a stop or a kill interrupted: each is redone from its last
+        # checkpoint in a folder of its own. Checkpoint folders of runs that are gone go too.
+        shutil.rmtree(self.root / "attempts", ignore_errors=True)
+        runs = {r["id"] for r in store.list("run")}
+        for folder in (self.root / "checkpoints").iterdir():
+            if folder.is_dir() and folder.name not in runs:
+                shutil.rmtree(folder, ignore_errors=True)
         wanted = {d["id"] for d in store.list("dataset")} | {
             r["dataset_id"] for r in store.list("run")
         }
@@ -74,10 +82,21 @@ class Files:
             if path.stem not in wanted:
                 path.unlink(missing_ok=True)
 
+    def attempt_folder(self, run_id: str, number: int, generation: int) -> Path:
+        """Where one try of an attempt's worker writes its results."""
+        return self.root / "attempts" / run_id / f"{number}.{generation}"
+
+    def remove_attempt_folder(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the run's folder, once no attempt has one
+            folder.parent.rmdir()
+
     def delete_run(self, run_id: str) -> None:
         shutil.rmtree(self.root / "checkpoints" / run_id, ignore_errors=True)
+        shutil.rmtree(self.root / "attempts" / run_id, ignore_errors=True)
 
     def clear(self) -> None:
+        shutil.rmtree(self.root / "attempts", ignore_errors=True)
         for folder in ("datasets", "checkpoints"):
             shutil.rmtree(self.root / folder, ignore_errors=True)
             (self.root / folder).mkdir(parents=True)

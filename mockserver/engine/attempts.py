@@ -19,10 +19,10 @@ import copy
 import itertools
 import logging
 import math
-import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
+from pathlib import Path
 from typing import Any
 
 from qcog_mock.mockserver import costmodel
@@ -260,8 +260,12 @@ class Engine:
 
     def _job(self, run: Run, number: int, epoch_start: float, deadline: float) -> AttemptJob:
         params = run.params
-        folder = self.files.root / "attempts" / run.id / str(number)
-        shutil.rmtree(folder, ignore_errors=True)  # results of an interrupted try: redone
+        # Each job its own folder, by a generation counted across restarts: a worker of an
+        # earlier try (a Dask job still running after the server was killed) writes into a
+        # folder no one reads, and that is removed.
+        generation = int(self.store.setting("attempt_generation") or 0) + 1
+        self.store.set_setting("attempt_generation", generation)
+        folder = self.files.attempt_folder(run.id, number, generation)
         folder.mkdir(parents=True)
         dataset = self.store.get("dataset", run.dataset_id)
         return AttemptJob(
@@ -314,6 +318,9 @@ class Engine:
         finally:
             with self._lock:
                 self._computing.pop(run.id, None)
+            # Its results are committed or abandoned: the folder goes (an interrupted attempt
+            # starts again from its last checkpoint, in a new folder).
+            self.files.remove_attempt_folder(Path(job.folder))
 
     def _start_worker(self, process: Process, run_id: str, job: AttemptJob) -> Future[Any]:
         # A free worker slot. The wait gives up the kernel: other runs go on up to this

@@ -260,6 +260,11 @@ class DaskExecutor(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         return self._executor.submit(fn, *args, **kwargs)
 
+    def kill(self, future: Future[Any]) -> None:
+        """Cancels the task on the cluster (its wrapper passes the cancel on). A task already
+        computing finishes its epoch; it then finds its folder gone and ends."""
+        future.cancel()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._executor.shutdown(wait=wait)
         self._client.close()

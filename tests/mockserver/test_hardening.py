@@ -561,3 +561,28 @@ async def test_a_run_keeps_its_latest_checkpoints_its_best_and_its_deployed_ones
             json={"dataset_file": features.to_csv(index=False)},
         )
         assert inference.status_code == 200, inference.text
+
+
+# Files of attempts ----------------------------------------------------------------------------
+
+
+async def test_attempt_result_folders_go_when_their_attempts_end(tmp_path: Path) -> None:
+    async with emulator(data_dir=tmp_path / "state", start_delay=0) as platform:
+        dataset = await platform.dataset_id()
+        runs = [
+            await platform.submit(dataset, name, hyperparameters=hyperparameters(epochs=3))
+            for name in ("a", "b", "c")
+        ]
+        await platform.advance(3600)
+        assert [(await platform.run(r["id"]))["status"] for r in runs] == ["completed"] * 3
+        attempts = tmp_path / "state" / "attempts"
+        assert list(attempts.rglob("*")) == []
+    # A folder a killed server's worker left (or a worker elsewhere still writes into), and
+    # the checkpoints of a run that no longer exists, are gone at the next start.
+    stray = attempts / "some-run" / "1.7"
+    stray.mkdir(parents=True)
+    (stray / "000001.json").write_text("{}")
+    orphan = tmp_path / "state" / "checkpoints" / "gone-run"
+    orphan.mkdir()
+    Emulator(Settings(data_dir=tmp_path / "state")).close()
+    assert not stray.exists() and not orphan.exists()

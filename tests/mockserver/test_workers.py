@@ -179,3 +179,67 @@ async def test_a_worker_computes_a_bounded_number_of_epochs_ahead_of_the_clock(
             assert written() == committed + LOOKAHEAD
             await platform.advance(3)
         await platform.client.delete(f"{platform.project}/experiment_runs/{run['id']}")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="the dask extra is not installed (pip install 'qcog-mock[dask]')",
+)
+def test_a_killed_server_restarted_on_a_dask_cluster_keeps_one_timeline(tmp_path: Path) -> None:
+    """The cluster outlives a SIGKILLed server, and its job with it; the restarted server's
+    new try of the attempt is the only one whose results count: every epoch once."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=1, processes=True, threads_per_worker=1, host="127.0.0.1")
+    with cluster:
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with server(tmp_path, port, "--executor", address) as process:
+            with httpx.Client(base_url=base, headers=AUTH, timeout=120) as client:
+                run_id = submit_over_http(client, epochs=30)
+                client.post("/_emulator/clock/advance", json={"seconds": 5 * 60})
+            process.kill()
+            process.wait()
+        with (
+            server(tmp_path, port, "--executor", address),
+            httpx.Client(base_url=base, headers=AUTH, timeout=300) as client,
+        ):
+            client.post("/_emulator/clock/advance", json={"seconds": 2 * 3600})
+            run = client.get(f"{project_path(client)}/experiment_runs/{run_id}").json()
+            events = client.get("/_emulator/events", params={"run_id": run_id}).json()
+    assert run["status"] == "completed"
+    saved = [e["epoch"] for e in events if e["type"] == "checkpoint.saved"]
+    assert saved == list(range(1, 31))
+
+
+AUTH = {"Authorization": f"x-api-key {KEY}"}
+
+
+def project_path(client: httpx.Client) -> str:
+    return f"/api/v1/projects/{client.get('/api/v1/whoami').json()['project_id']}"
+
+
+def submit_over_http(client: httpx.Client, epochs: int) -> str:
+    """A run of ``epochs`` one-minute epochs, on a new dataset: its id."""
+    project = project_path(client)
+    dataset = client.post(
+        f"{project}/datasets/upload",
+        params={"name": "data", "format": "csv"},
+        files={"file": ("data.csv", dataset_csv())},
+    ).json()
+    experiment = client.get("/api/v1/experiments/pytorch-models", params={"identifier": "name"})
+    environment = client.get("/api/v1/environments/python3.12", params={"identifier": "name"})
+    body = {
+        "experiment_id": experiment.json()["id"],
+        "environment_id": environment.json()["id"],
+        "dataset_id": dataset["id"],
+        "name": "job",
+        "params": {
+            "hyperparameters": hyperparameters(epochs=epochs),
+            "emulator": {"epoch_seconds": 60},
+        },
+    }
+    answer = client.post(f"{project}/experiment_runs", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
