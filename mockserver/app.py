@@ -148,8 +148,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+        # The server then drops the connection: the client is told, not left to find out.
         return StrictJSONResponse(
-            {"detail": f"Internal error: {type(error).__name__}: {error}"}, status_code=500
+            {"detail": f"Internal error: {type(error).__name__}: {error}"},
+            status_code=500,
+            headers={"Connection": "close"},
         )
 
     # The last added runs first: the Host, the credentials (before any body is read), the body

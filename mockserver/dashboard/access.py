@@ -1,16 +1,22 @@
 """Who may see the dashboard: the operator, as on the rest of the control plane.
 
 A browser signs in with the admin's name and password (the login form) or with the token URL
-that ``qcog-mock serve`` prints; either sets a session cookie holding the server's dashboard token
-(``HttpOnly``, ``SameSite=Strict``, scoped to the dashboard's path). Scripts may send the admin
-key or basic credentials instead, as to any ``/_emulator`` route. The token is made at start and
-lives as long as the process: a restart signs every browser out.
+that ``qcog-mock serve`` prints; either opens a session: a cookie holding a new random session id,
+never the token (``HttpOnly``, ``SameSite=Strict``, scoped to the dashboard's path). Signing out
+ends the session on the server. Scripts may send the admin key or basic credentials instead, as to
+any ``/_emulator`` route. The token and the sessions live as long as the process: a restart signs
+every browser out. Failed sign-ins are logged, and more than ``MAX_FAILURES`` a minute from one
+address are refused for the rest of that minute. The token never reaches the access log.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
-from typing import Annotated
+import threading
+from collections import deque
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -18,7 +24,10 @@ from fastapi.responses import RedirectResponse
 
 from qcog_mock.mockserver.api.deps import PlatformDep
 from qcog_mock.mockserver.api.edge import host_allowed
-from qcog_mock.mockserver.errors import Forbidden
+from qcog_mock.mockserver.clock import monotonic
+from qcog_mock.mockserver.errors import Forbidden, TooBusy
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/_emulator/ui"
 COOKIE = "qcog_mock_ui"
@@ -45,6 +54,74 @@ def token_matches(request: Request, token: str | None) -> bool:
     return token is not None and secrets.compare_digest(token.encode(), expected.encode())
 
 
+class Sessions:
+    """The signed-in browsers' session ids (the newest ``MAX`` of them)."""
+
+    MAX = 1000
+
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}  # in order of creation
+        self._lock = threading.Lock()
+
+    def open(self) -> str:
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._ids[session] = None
+            while len(self._ids) > self.MAX:
+                del self._ids[next(iter(self._ids))]
+        return session
+
+    def valid(self, session: str | None) -> bool:
+        with self._lock:
+            return session is not None and session in self._ids
+
+    def close(self, session: str | None) -> None:
+        with self._lock:
+            self._ids.pop(session or "", None)
+
+
+MAX_FAILURES = 10  # failed sign-ins per address per minute
+
+
+class SignInThrottle:
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        """``TooBusy`` while ``address`` has failed ``MAX_FAILURES`` times in the last minute."""
+        with self._lock:
+            recent = self._recent(address)
+            if len(recent) >= MAX_FAILURES:
+                wait = int(60 - (monotonic() - recent[0])) + 1
+                raise TooBusy(f"Too many failed sign-ins from {address}; try again in {wait} s.")
+
+    def failed(self, address: str, username: str) -> None:
+        logger.warning("Failed dashboard sign-in as %r from %s", username, address)
+        with self._lock:
+            self._recent(address).append(monotonic())
+
+    def _recent(self, address: str) -> deque[float]:
+        recent = self._failures.setdefault(address, deque())
+        while recent and monotonic() - recent[0] > 60:
+            recent.popleft()
+        return recent
+
+
+class RedactToken(logging.Filter):
+    """Hides the sign-in token in uvicorn's access log lines (the login URL carries it)."""
+
+    pattern = re.compile(r"(token=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(a) for a in record.args)
+        return True
+
+    def _redact(self, value: Any) -> Any:
+        return self.pattern.sub(r"\1…", value) if isinstance(value, str) else value
+
+
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a dashboard path only (never another site)."""
     if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
@@ -55,14 +132,14 @@ def safe_next(value: str | None) -> str:
 def signed_in(request: Request, target: str | None) -> Response:
     """A redirect to ``target`` (made safe) that sets the session cookie."""
     response = RedirectResponse(safe_next(target), status_code=303)
-    cookie = server_token(request)
-    response.set_cookie(COOKIE, cookie, path=PREFIX, httponly=True, samesite="strict")
+    session = request.app.state.dashboard_sessions.open()
+    response.set_cookie(COOKIE, session, path=PREFIX, httponly=True, samesite="strict")
     return response
 
 
 async def require_operator(request: Request, platform: PlatformDep) -> None:
     """The session cookie, or an admin's key or basic credentials; else the login form."""
-    if token_matches(request, request.cookies.get(COOKIE)):
+    if request.app.state.dashboard_sessions.valid(request.cookies.get(COOKIE)):
         return
     authorization = request.headers.get("authorization")
     if authorization:

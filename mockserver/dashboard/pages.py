@@ -8,6 +8,7 @@ Content-Security-Policy says so to the browser.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -24,8 +25,11 @@ from qcog_mock.mockserver.dashboard.access import (
     COOKIE,
     PREFIX,
     OperatorDep,
+    RedactToken,
     SameOriginDep,
+    Sessions,
     SignInNeeded,
+    SignInThrottle,
     new_token,
     safe_next,
     signed_in,
@@ -54,6 +58,11 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 def add_dashboard(app: FastAPI) -> None:
     app.state.dashboard_token = new_token()
+    app.state.dashboard_sessions = Sessions()
+    app.state.sign_in_throttle = SignInThrottle()
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactToken) for f in access_log.filters):
+        access_log.addFilter(RedactToken())
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(router)
 
@@ -113,14 +122,19 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
+    throttle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    throttle.check(address)
     if platform.identity.is_admin_login(username, password):
         return signed_in(request, next)
+    throttle.failed(address, username)
     error = "Wrong name or password: use the admin's (QCOG_MOCK_ADMIN_USERNAME/_PASSWORD)."
     return _page(request, "login.html", {"next": safe_next(next), "error": error}, 401)
 
 
 @router.post("/logout")
-def logout(_: SameOriginDep) -> Response:
+def logout(request: Request, _: SameOriginDep) -> Response:
+    request.app.state.dashboard_sessions.close(request.cookies.get(COOKIE))
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +143,7 @@ class Sender:
             error = f"no complete answer within {self.deadline:g} s (the delivery deadline)"
             return Outcome(None, error, False)
         except Exception as error:  # refused, reset, a URL httpx will not send to: a failure
-            return Outcome(None, f"{type(error).__name__}: {error}", False)
+            return Outcome(None, describe(error), False)
 
     async def _post(self, post: Post) -> Outcome:
         if self._client is None:
@@ -169,3 +170,15 @@ class Sender:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
         asyncio.get_running_loop().stop()
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message``, with the operating system's reason where one caused it (the async
+    client says only "All connection attempts failed" for a refused connection)."""
+    text = f"{type(error).__name__}: {error}"
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return f"{text} ({os.strerror(cause.errno)})"
+        cause = cause.__cause__ or cause.__context__
+    return text

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import math
 import socket
 import stat
@@ -20,6 +21,7 @@ import pytest
 
 from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.dashboard.access import RedactToken
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.store import NameTaken, Store
@@ -34,7 +36,7 @@ from tests.mockserver.helpers import (
     hyperparameters,
     until,
 )
-from tests.mockserver.test_dashboard import signed_in
+from tests.mockserver.test_dashboard import browser, signed_in
 from tests.mockserver.test_restart import free_port, server
 
 ROUNDS = 3
@@ -586,3 +588,39 @@ async def test_attempt_result_folders_go_when_their_attempts_end(tmp_path: Path)
     orphan.mkdir()
     Emulator(Settings(data_dir=tmp_path / "state")).close()
     assert not stray.exists() and not orphan.exists()
+
+
+# Signing in ---------------------------------------------------------------------------------
+
+
+async def test_a_session_is_not_the_token_and_ends_at_sign_out(platform: Platform) -> None:
+    web = await signed_in(platform)
+    session = web.cookies["qcog_mock_ui"]
+    token = platform.client._transport.app.state.dashboard_token  # type: ignore[attr-defined]
+    assert session != token
+    assert (await web.get("/_emulator/ui/")).status_code == 200
+    out = await web.post("/_emulator/ui/logout")
+    assert out.status_code == 303
+    replayed = await browser(platform).get("/_emulator/ui/", cookies={"qcog_mock_ui": session})
+    assert replayed.status_code == 303  # back to the sign-in form: the session is over
+
+
+async def test_failed_sign_ins_are_logged_and_throttled(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = browser(platform)
+    wrong = {"username": "admin", "password": "guess"}
+    answers = [(await web.post("/_emulator/ui/login", data=wrong)).status_code for _ in range(12)]
+    assert answers == [401] * 10 + [429] * 2
+    assert "Failed dashboard sign-in as 'admin'" in caplog.text
+    right = await web.post("/_emulator/ui/login", data={"username": "admin", "password": "admin"})
+    assert right.status_code == 429 and "try again in" in right.json()["detail"]
+
+
+def test_the_access_log_never_shows_the_sign_in_token() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/_emulator/ui/login?token=s3cr3t&next=/x", "1.1", 303), None,
+    )  # fmt: skip
+    assert RedactToken().filter(record)
+    assert "s3cr3t" not in record.getMessage() and "token=…&next=/x" in record.getMessage()
