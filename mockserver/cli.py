@@ -222,6 +222,7 @@ def serve(args: argparse.Namespace) -> None:
         worker_threads=args.torch_threads,
     )
     check_exposure(args.host, settings, args.allow_default_credentials)
+    raise_open_files_limit()
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves. Training happens in workers;
     # what the server itself computes (inferences) uses the same number of threads.
@@ -257,6 +258,18 @@ def serve(args: argparse.Namespace) -> None:
         log_level=args.log_level,
         timeout_graceful_shutdown=2,
     )
+
+
+def raise_open_files_limit() -> None:
+    """As many connections as the system lets this process hold: a client that opens many
+    and sends nothing (slowloris) then meets the hard limit, not the usual soft 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def check_exposure(host: str, settings: Settings, allow_defaults: bool) -> None:

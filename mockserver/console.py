@@ -72,14 +72,19 @@ class Server:
     def __init__(self, url: str, api_key: str | None) -> None:
         key = api_key or os.environ.get("QCOG_API_KEY") or DEFAULT_API_KEY
         self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"x-api-key {key}"}, timeout=600
-        )
+        try:
+            self.http = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"x-api-key {key}"}, timeout=600
+            )
+        except (httpx.InvalidURL, ValueError):
+            raise ConsoleError(
+                f"--url: {printable(url)!r} is not a URL such as {DEFAULTS['url']}"
+            ) from None
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             answer = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise ConsoleError(
                 f"cannot reach {self.url} ({type(error).__name__}); is qcog-mock serve running?"
             ) from None
@@ -123,7 +128,8 @@ def show_runs(server: Server, args: argparse.Namespace) -> None:
         if args.json:
             print(json.dumps({"clock": clock, "runs": runs}, indent=2))
         else:
-            print(("\033[2J\033[H" if args.watch else "") + runs_table(runs, clock), flush=True)
+            table = printable(runs_table(runs, clock))
+            print(("\033[2J\033[H" if args.watch else "") + table, flush=True)
         if not args.watch or stop.wait(1.0):
             return
 
@@ -135,7 +141,7 @@ def show_run(server: Server, args: argparse.Namespace) -> None:
         print(json.dumps({"run": run, "events": events}, indent=2))
         return
     attempt = f"{run.get('current_attempt')}/{run['max_attempts']}"
-    print(f"{run['name']}: {run['status']}, attempt {attempt}")
+    print(printable(f"{run['name']}: {run['status']}, attempt {attempt}"))
     for event in events:
         details = {
             k: v
@@ -143,7 +149,7 @@ def show_run(server: Server, args: argparse.Namespace) -> None:
             if k in ("attempt", "epoch", "reason", "checkpoint", "val_loss")
         }
         extra = "  ".join(f"{k}={v}" for k, v in details.items())
-        print(f"  {event['time']}  {event['type']:<20} {extra}")
+        print(printable(f"  {event['time']}  {event['type']:<20} {extra}"))
 
 
 def clock(server: Server, args: argparse.Namespace) -> None:
@@ -172,10 +178,11 @@ def deliveries(server: Server, args: argparse.Namespace) -> None:
     print(f"{'id':>5} {'type':<20} {'status':<10} {'attempts':>8}  url / next retry / last error")
     for row in map(delivery_row, found):
         detail = row["next_attempt_at"] or row["answer"]
-        print(
+        line = (
             f"{row['id']:>5} {row['type']:<20} {row['status']:<10} "
             f"{row['attempts']:>8}  {row['url']}  {detail}"
         )
+        print(printable(line))
 
 
 COMMANDS = {"runs": show_runs, "run": show_run, "clock": clock, "deliveries": deliveries}
@@ -185,14 +192,24 @@ def run_command(args: argparse.Namespace) -> int:
     for name, default in DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    server = Server(args.url, args.api_key)
+    try:
+        server = Server(args.url, args.api_key)
+    except ConsoleError as error:
+        print(f"qcog-mock {args.command}: {error}", file=sys.stderr)
+        return 1
     try:
         COMMANDS[args.command](server, args)
     except ConsoleError as error:
-        print(f"qcog-mock {args.command}: {error}", file=sys.stderr)
+        print(f"qcog-mock {args.command}: {printable(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         server.http.close()
     return 0
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes: what tenants wrote (names, URLs,
+    error messages) never drives the operator's terminal."""
+    return "".join(c if c == "\n" or c.isprintable() else ascii(c)[1:-1] for c in text)

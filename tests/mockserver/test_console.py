@@ -9,6 +9,7 @@ import pytest
 
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.cli import main
+from qcog_mock.mockserver.console import printable
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
@@ -75,3 +76,13 @@ def test_errors_are_one_line(server: str, capsys: pytest.CaptureFixture[str]) ->
     assert code == 1 and "answered 401" in err and err.count("\n") == 1
     code, _, err = console(capsys, "run", "nope", "--url", server, "--api-key", KEY)
     assert code == 1 and "not found" in err
+
+
+def test_a_malformed_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = console(capsys, "runs", "--url", "http://[::1", "--api-key", KEY)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "--url: 'http://[::1' is not a URL" in err
+
+
+def test_what_tenants_wrote_cannot_drive_the_terminal() -> None:
+    assert printable("run \x1b[2Jnamed\x9b31m ok\nnext") == "run \\x1b[2Jnamed\\x9b31m ok\nnext"

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import math
+import resource
 import socket
 import stat
 import threading
@@ -624,3 +625,15 @@ def test_the_access_log_never_shows_the_sign_in_token() -> None:
     )  # fmt: skip
     assert RedactToken().filter(record)
     assert "s3cr3t" not in record.getMessage() and "token=…&next=/x" in record.getMessage()
+
+
+def test_serve_holds_as_many_connections_as_the_system_allows(tmp_path: Path) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    port = free_port()
+    with server(tmp_path, port, preexec=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (256, hard)
+    )) as process:  # fmt: skip
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+    line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
+    expected = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    assert line.split()[3] == expected  # the soft limit: raised from 256

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,14 @@ def ignoring_sigint() -> None:
 
 @contextmanager
 def server(
-    data_dir: Path, port: int, *extra: str, ignore_sigint: bool = False
+    data_dir: Path,
+    port: int,
+    *extra: str,
+    ignore_sigint: bool = False,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """``serve`` in a process; ``ignore_sigint``: started as a shell's background job is."""
+    """``serve`` in a process; ``ignore_sigint``: started as a shell's background job is;
+    ``preexec``: run in the child before it starts."""
     command = [
         sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--clock", "manual", "--log-level", "info", *extra,
@@ -58,7 +63,7 @@ def server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=ignoring_sigint if ignore_sigint else None,
+        preexec_fn=ignoring_sigint if ignore_sigint else preexec,
     )
     try:
         assert process.stderr is not None
