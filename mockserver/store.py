@@ -186,16 +186,40 @@ class Store:
             ).fetchone()
         return json.loads(row["body"]) if row else None
 
-    def list(self, kind: str, scope: str | None = None) -> list[dict[str, Any]]:
-        """Documents in creation order."""
+    def list(
+        self,
+        kind: str,
+        scope: str | None = None,
+        *,
+        where: tuple[str, Any] | None = None,
+        limit: int = -1,
+        offset: int = 0,
+        descending: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Documents in creation order (or the newest first), a page of them: the database
+        skips the rest, so a page of 10,000 runs costs what the page holds. ``where``: a
+        top-level field of the document and the value it must have."""
         query = "SELECT body FROM resources WHERE kind = ?"
-        args: tuple[Any, ...] = (kind,)
+        args: list[Any] = [kind]
         if scope is not None:
             query += " AND scope = ?"
-            args = (kind, scope)
+            args.append(scope)
+        if where is not None:
+            query += " AND json_extract(body, ?) = ?"
+            args += [f"$.{where[0]}", where[1]]
+        order = "DESC" if descending else "ASC"
+        query += f" ORDER BY position {order} LIMIT ? OFFSET ?"  # order: one of two words
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY position", args).fetchall()
+            rows = self._db.execute(query, (*args, limit, offset)).fetchall()
         return [json.loads(r["body"]) for r in rows]
+
+    def count(self, kind: str, scope: str | None = None) -> int:
+        query, args = "SELECT COUNT(*) FROM resources WHERE kind = ?", [kind]
+        if scope is not None:
+            query += " AND scope = ?"
+            args.append(scope)
+        with self._lock:
+            return int(self._db.execute(query, args).fetchone()[0])
 
     def delete(self, kind: str, id_: str) -> None:
         with self.transaction() as db:

@@ -53,6 +53,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 MODES = ("auto", "manual", "realtime")
+RUNS_PER_PAGE = 100  # the runs page is fetched again every second: it stays small
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
@@ -145,13 +146,29 @@ def logout(request: Request, _: SameOriginDep) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def runs_page(
-    request: Request, platform: PlatformDep, _: OperatorDep, project: str | None = None
+    request: Request,
+    platform: PlatformDep,
+    _: OperatorDep,
+    project: str | None = None,
+    page: int = 1,
 ) -> Response:
     chrome = _chrome(platform, request, project)
     selected = platform.identity.get_project(chrome["project_id"])
-    runs = platform.runs.list(selected["id"], None, 10_000, 0, descending=True)
+    total = platform.store.count("run", selected["id"])
+    pages = max(1, -(-total // RUNS_PER_PAGE))
+    page = min(max(page, 1), pages)
+    skip = (page - 1) * RUNS_PER_PAGE
+    runs = platform.runs.list(selected["id"], None, RUNS_PER_PAGE, skip, descending=True)
+    paging = {
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "project_param": selected["id"] if project else None,
+    }
     return _page(
-        request, "runs.html", {**chrome, "project": selected, "rows": list(map(run_row, runs))}
+        request,
+        "runs.html",
+        {**chrome, "project": selected, "rows": list(map(run_row, runs)), **paging},
     )
 
 

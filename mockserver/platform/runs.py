@@ -125,17 +125,19 @@ class Runs:
         skip: int,
         descending: bool,
     ) -> list[dict[str, Any]]:
-        runs = self.store.list("run", project_id)
+        page(range(0), limit, skip)  # the same checks of limit and skip as every list
+        where = None
         if experiment is not None:
             found = self.store.get("experiment", experiment) or self.store.find(
                 "experiment", experiment
             )
             if found is None:
                 raise NotFound("Experiment", experiment)
-            runs = [r for r in runs if r["experiment_id"] == found["id"]]
-        if descending:
-            runs.reverse()
-        return [self.public(Run.from_doc(r)) for r in page(runs, limit, skip)]
+            where = ("experiment_id", found["id"])
+        runs = self.store.list(
+            "run", project_id, where=where, limit=limit, offset=skip, descending=descending
+        )
+        return [self.public(Run.from_doc(r)) for r in runs]
 
     def delete(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
         run = self._lookup(project_id, value, identifier)

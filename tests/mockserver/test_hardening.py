@@ -637,3 +637,33 @@ def test_serve_holds_as_many_connections_as_the_system_allows(tmp_path: Path) ->
     line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
     expected = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
     assert line.split()[3] == expected  # the soft limit: raised from 256
+
+
+# Many runs ----------------------------------------------------------------------------------
+
+
+async def test_many_runs_are_read_a_page_at_a_time(platform: Platform) -> None:
+    dataset = await platform.dataset_id()
+    runs = f"{platform.project}/experiment_runs"
+    for i in range(230):  # pending on the manual clock: nothing trains
+        answer = await platform.client.post(runs, json=platform.run_body(dataset, f"r{i:03d}"))
+        assert answer.status_code == 201
+    newest = await platform.client.get(runs, params={"limit": 3, "descending": "true"})
+    assert [r["name"] for r in newest.json()] == ["r229", "r228", "r227"]
+    later = await platform.client.get(
+        runs,
+        params={
+            "limit": 2,
+            "skip": 200,
+            "descending": "false",
+            "experiment_id": platform.experiment_id,
+        },
+    )
+    assert [r["name"] for r in later.json()] == ["r200", "r201"]
+    other = await platform.client.get(runs, params={"experiment_id": "nope"})
+    assert other.status_code == 404
+    web = await signed_in(platform)
+    first = (await web.get("/_emulator/ui/")).text
+    assert first.count('<tr data-run="') == 100 and "page 1 of 3 (230 runs)" in first
+    last = (await web.get("/_emulator/ui/", params={"page": 3})).text
+    assert last.count('<tr data-run="') == 30 and 'data-run="r000"' in last
