@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qcog_mock import __version__
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emulator, runs
-from qcog_mock.mockserver.api.deps import StrictJSONResponse
+from qcog_mock.mockserver.api.deps import SignInThrottle, StrictJSONResponse
 from qcog_mock.mockserver.api.docs import add_offline_docs
 from qcog_mock.mockserver.api.edge import BodyLimit, EarlyAuth, HostCheck, InputCheck
 from qcog_mock.mockserver.clock import isoformat
@@ -111,6 +111,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     )
     add_offline_docs(app)
     app.state.platform = platform
+    app.state.sign_in_throttle = SignInThrottle()  # failed basic and dashboard sign-ins
     app.router.redirect_slashes = False
     # Runs first: its GET is the request polled most, and routes are matched in order.
     routers = (runs.router, catalog.router, admin.router, datasets.router, deployments.router)
@@ -160,6 +161,6 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.add_middleware(InputCheck)
     app.add_middleware(SimulatedTimeHeader, platform=platform)
     app.add_middleware(BodyLimit, settings=platform.settings)
-    app.add_middleware(EarlyAuth, platform=platform)
+    app.add_middleware(EarlyAuth)
     app.add_middleware(HostCheck, settings=platform.settings)
     return app

@@ -27,6 +27,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qcog_mock.mockserver.api.deps import authenticate
 from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.settings import Settings
 
@@ -125,9 +126,8 @@ class EarlyAuth:
     admin's credentials, before its body is read (the routes check the rest: project, admin).
     The dashboard's pages have their own session check."""
 
-    def __init__(self, app: ASGIApp, platform: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.platform = platform  # its identity is rebuilt by a reset: read at each request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -135,8 +135,10 @@ class EarlyAuth:
             and scope["method"] in ("POST", "PUT", "PATCH")
             and _needs_credentials(scope["path"])
         ):
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
             try:
-                self.platform.identity.authenticate(Headers(scope=scope).get("authorization"))
+                authenticate(scope["app"].state, address, Headers(scope=scope).get("authorization"))
             except PlatformError as error:
                 await _refuse(scope, receive, send, error.status, error.message)
                 return

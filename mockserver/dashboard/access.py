@@ -5,8 +5,8 @@ that ``qcog-mock serve`` prints; either opens a session: a cookie holding a new 
 never the token (``HttpOnly``, ``SameSite=Strict``, scoped to the dashboard's path). Signing out
 ends the session on the server. Scripts may send the admin key or basic credentials instead, as to
 any ``/_emulator`` route. The token and the sessions live as long as the process: a restart signs
-every browser out. Failed sign-ins are logged, and more than ``MAX_FAILURES`` a minute from one
-address are refused for the rest of that minute. The token never reaches the access log.
+every browser out. Failed sign-ins are logged and throttled (``deps.SignInThrottle``). The token
+never reaches the access log.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import logging
 import re
 import secrets
 import threading
-from collections import deque
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from qcog_mock.mockserver.api.deps import PlatformDep
+from qcog_mock.mockserver.api.deps import PlatformDep, authenticate, client_address
 from qcog_mock.mockserver.api.edge import host_allowed
-from qcog_mock.mockserver.clock import monotonic
-from qcog_mock.mockserver.errors import Forbidden, TooBusy
+from qcog_mock.mockserver.errors import Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -80,34 +78,6 @@ class Sessions:
             self._ids.pop(session or "", None)
 
 
-MAX_FAILURES = 10  # failed sign-ins per address per minute
-
-
-class SignInThrottle:
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, address: str) -> None:
-        """``TooBusy`` while ``address`` has failed ``MAX_FAILURES`` times in the last minute."""
-        with self._lock:
-            recent = self._recent(address)
-            if len(recent) >= MAX_FAILURES:
-                wait = int(60 - (monotonic() - recent[0])) + 1
-                raise TooBusy(f"Too many failed sign-ins from {address}; try again in {wait} s.")
-
-    def failed(self, address: str, username: str) -> None:
-        logger.warning("Failed dashboard sign-in as %r from %s", username, address)
-        with self._lock:
-            self._recent(address).append(monotonic())
-
-    def _recent(self, address: str) -> deque[float]:
-        recent = self._failures.setdefault(address, deque())
-        while recent and monotonic() - recent[0] > 60:
-            recent.popleft()
-        return recent
-
-
 class RedactToken(logging.Filter):
     """Hides the sign-in token in uvicorn's access log lines (the login URL carries it)."""
 
@@ -143,7 +113,7 @@ async def require_operator(request: Request, platform: PlatformDep) -> None:
         return
     authorization = request.headers.get("authorization")
     if authorization:
-        principal = platform.identity.authenticate(authorization)
+        principal = authenticate(request.app.state, client_address(request), authorization)
         if not principal.admin:
             raise Forbidden("The dashboard needs the admin's credentials.")
         return

@@ -29,7 +29,6 @@ from qcog_mock.mockserver.dashboard.access import (
     SameOriginDep,
     Sessions,
     SignInNeeded,
-    SignInThrottle,
     new_token,
     safe_next,
     signed_in,
@@ -60,7 +59,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 def add_dashboard(app: FastAPI) -> None:
     app.state.dashboard_token = new_token()
     app.state.dashboard_sessions = Sessions()
-    app.state.sign_in_throttle = SignInThrottle()
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactToken) for f in access_log.filters):
         access_log.addFilter(RedactToken())

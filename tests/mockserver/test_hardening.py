@@ -613,7 +613,7 @@ async def test_failed_sign_ins_are_logged_and_throttled(
     wrong = {"username": "admin", "password": "guess"}
     answers = [(await web.post("/_emulator/ui/login", data=wrong)).status_code for _ in range(12)]
     assert answers == [401] * 10 + [429] * 2
-    assert "Failed dashboard sign-in as 'admin'" in caplog.text
+    assert "Failed sign-in as 'admin' from 127.0.0.1" in caplog.text
     right = await web.post("/_emulator/ui/login", data={"username": "admin", "password": "admin"})
     assert right.status_code == 429 and "try again in" in right.json()["detail"]
 
@@ -667,3 +667,30 @@ async def test_many_runs_are_read_a_page_at_a_time(platform: Platform) -> None:
     assert first.count('<tr data-run="') == 100 and "page 1 of 3 (230 runs)" in first
     last = (await web.get("/_emulator/ui/", params={"page": 3})).text
     assert last.count('<tr data-run="') == 30 and 'data-run="r000"' in last
+
+
+async def test_wrong_basic_credentials_are_throttled_too(platform: Platform) -> None:
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:guess").decode()}
+    codes = [
+        (await platform.client.get("/_emulator/clock", headers=wrong)).status_code
+        for _ in range(11)
+    ]
+    assert codes == [401] * 10 + [429]
+    # Keys are not passwords to guess: a key still works from the same address.
+    assert (await platform.client.get("/_emulator/clock")).status_code == 200
+
+
+async def test_a_server_error_tells_the_client_the_connection_closes(backend: Emulator) -> None:
+    app = create_app(backend)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/broken", broken)  # a route with a bug, for this test only
+    with serve_in_thread(app) as url:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"x-api-key {KEY}"}
+        ) as c:
+            answer = await c.get("/api/v1/broken")
+    assert answer.status_code == 500 and answer.headers["connection"] == "close"
+    assert answer.json()["detail"] == "Internal error: RuntimeError: a bug"

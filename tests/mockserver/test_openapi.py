@@ -95,7 +95,9 @@ def test_every_answer_is_documented_and_no_request_is_a_server_error(case: Any) 
 
 async def test_a_body_that_cannot_be_parsed_is_a_422_on_every_route() -> None:
     transport = httpx.ASGITransport(app=APP)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=AUTH
+    ) as c:
         project = f"/api/v1/projects/{IDS['pid']}"
         answers = [
             await c.request(method, path, content=b"{not json", headers=headers)
@@ -112,7 +114,7 @@ async def test_a_body_that_cannot_be_parsed_is_a_422_on_every_route() -> None:
         ]
     assert [a.status_code for a in answers] == [422] * 4
     assert all(a.json()["detail"].startswith("Invalid request") for a in answers)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as anonymous:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anonymous:
         document = (await anonymous.get("/openapi.json")).json()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

@@ -106,7 +106,9 @@ async def test_the_control_plane_answers_the_admin_only(platform: Platform) -> N
         ("POST", "/_emulator/webhooks/endpoints"),
         ("POST", "/_emulator/clock/settle"),
     ]
-    anonymous = httpx.AsyncClient(transport=platform.client._transport, base_url="http://t")
+    anonymous = httpx.AsyncClient(
+        transport=platform.client._transport, base_url="http://testserver"
+    )
     user = await user_key(platform)
     for method, path in routes:
         answer = await anonymous.request(method, path)
