@@ -71,6 +71,8 @@ async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
         run_id = submitted["response"]["experiment_run"]["id"]
         run = await wait_for_run(client, "long-running-job")
         async with EmulatorClient.for_client(client) as emulator:
+            # Deliveries are made beside the simulation: settled, every one has been answered.
+            await emulator.settle()
             timeline = await emulator.events(run_id)
 
     assert run["status"] == "completed" and len(run["attempts"]) == 4
