@@ -126,9 +126,12 @@ class Process:
         finally:
             with self.sim._cond:
                 del self.sim._holds[self]
-                if not self.sim.stopped:
+                stopping = self.sim.stopped
+                if not stopping:
                     self._wake = self.sim._schedule_locked(self.now, self.key, self._resume)
                 self.sim._cond.notify_all()
+        if stopping:  # ready as the kernel stopped: no one would hand the baton back
+            raise SimulationStopped
         self._go.wait()
         self._go.clear()
         self.check()

@@ -155,3 +155,32 @@ def test_advancing_to_an_events_rounded_time_processes_it() -> None:
     sim.advance_to(parse_time("2026-01-01T00:00:05.021Z"))  # rounded up, as clock_state gives it
     assert seen == [event_time]
     sim.close()
+
+
+def test_a_process_waiting_off_the_baton_lets_earlier_work_run_and_ends_at_a_stop() -> None:
+    sim = Simulation(SimulatedClock(0.0, "auto", 1.0))
+    ran: list[float] = []
+    for when in (5.0, 15.0):  # another process's work: before and after the hold
+        sim.call_at(when, f"other-{when}", lambda: ran.append(sim.clock.now()))
+    gate = threading.Event()
+    calls = itertools.count()
+    ended: list[BaseException] = []
+
+    def ready() -> bool:  # not at once; then, once the gate opens
+        return next(calls) > 0 and gate.wait()
+
+    def waiting(process: Process) -> None:
+        try:
+            process.wait_off_baton(ready, hold=10.0)
+        except SimulationStopped as stop:
+            ended.append(stop)
+            raise
+
+    process = sim.spawn(0.0, "waiting", waiting)
+    assert sim.settle(timeout=1) is False  # it is waiting: not settled
+    assert ran == [5.0]  # what is due before the hold ran; what is after it did not
+    # The wait ends just as the server stops: the process must end, not wait for a baton.
+    sim.close()
+    gate.set()
+    assert process.join(5)
+    assert len(ended) == 1
