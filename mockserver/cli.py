@@ -194,6 +194,7 @@ def serve(args: argparse.Namespace) -> None:
     import torch
     import uvicorn
 
+    from qcog_mock.mockserver.api.edge import http_protocol
     from qcog_mock.mockserver.app import create_app
     from qcog_mock.mockserver.dashboard.pages import login_url
     from qcog_mock.mockserver.platform import DataDirInUse
@@ -257,6 +258,7 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         log_level=args.log_level,
         timeout_graceful_shutdown=2,
+        http=http_protocol(),  # a connection has 10 s to send a request's head
     )
 
 

@@ -261,3 +261,48 @@ def _string_problem(text: str, where: tuple[str, ...]) -> str | None:
             "send the text as UTF-8 (surrogates only in pairs)."
         )
     return None
+
+
+# Below HTTP: connections that never finish a request ------------------------------------------
+
+HEADER_SECONDS = 10.0  # from a connection's start, or its last answer, to a request's head
+
+
+def with_header_timeout(base: type[Any], seconds: float = HEADER_SECONDS) -> type[Any]:
+    """uvicorn's HTTP protocol ``base`` (httptools' or h11's), closing a connection that has not
+    sent a request's head within ``seconds`` of opening or of its last answer. uvicorn has no
+    such timeout: a client that opens connections and trickles (slowloris) holds them for ever."""
+
+    class HeaderTimeout(base):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._waiting_since = self.cycle  # the head of the next request changes it
+            self._guard = self.loop.call_later(seconds, self._expire)
+
+        def _expire(self) -> None:
+            if self.cycle is self._waiting_since and not self.transport.is_closing():
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not self._waiting_since:
+                self._guard.cancel()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._guard.cancel()
+            self._waiting_since = self.cycle
+            self._guard = self.loop.call_later(seconds, self._expire)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._guard.cancel()
+            super().connection_lost(exc)
+
+    return HeaderTimeout
+
+
+def http_protocol(seconds: float = HEADER_SECONDS) -> type[Any]:
+    """The HTTP protocol uvicorn would pick (httptools when installed), with a header timeout."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    return with_header_timeout(AutoHTTPProtocol, seconds)

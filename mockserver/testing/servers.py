@@ -13,10 +13,15 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from qcog_mock.mockserver.api.edge import HEADER_SECONDS, http_protocol
+
 
 @contextmanager
-def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (``port`` 0: any free one); yields the base URL.
+def serve_in_thread(
+    app: FastAPI, port: int = 0, header_seconds: float = HEADER_SECONDS
+) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (``port`` 0: any free one); yields the base URL. A connection
+    has ``header_seconds`` to send a request's head.
 
     The socket is bound and listening before the thread starts, so a client can connect at once.
     """
@@ -33,7 +38,13 @@ def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
         ) from None
     sock.listen(128)
     # A request still open at shutdown gets 2 s: stopping never waits on a client.
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        http=http_protocol(header_seconds),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

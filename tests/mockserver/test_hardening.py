@@ -694,3 +694,16 @@ async def test_a_server_error_tells_the_client_the_connection_closes(backend: Em
             answer = await c.get("/api/v1/broken")
     assert answer.status_code == 500 and answer.headers["connection"] == "close"
     assert answer.json()["detail"] == "Internal error: RuntimeError: a bug"
+
+
+def test_a_connection_that_never_finishes_its_request_is_closed(backend: Emulator) -> None:
+    with serve_in_thread(create_app(backend), header_seconds=0.5) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.settimeout(30)
+            slow.sendall(b"GET /api/v1/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no end
+            assert slow.recv(1024) == b""  # closed by the server, without an answer
+        with httpx.Client(base_url=url, headers={"Authorization": f"x-api-key {KEY}"}) as client:
+            first = client.get("/api/v1/whoami")
+            second = client.get("/api/v1/whoami")  # the same connection, kept alive
+        assert (first.status_code, second.status_code) == (200, 200)
