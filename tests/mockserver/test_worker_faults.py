@@ -158,7 +158,9 @@ async def test_an_unreadable_result_file_is_a_crashed_attempt() -> None:
 async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalProcesses) -> None:
     async with emulator(using=pool) as platform:
         first = await short_run(platform)
-        (pid,) = pool.idle_pids()  # the worker that trained it waits for the next job
+        # The worker that trained it waits for the next job, once the pool's watcher has read
+        # its answer (the run may be seen completed a moment before).
+        (pid,) = until(pool.idle_pids)
         os.kill(pid, signal.SIGKILL)
         wait_until_dead(pid)
         second = await short_run(platform, "second")
