@@ -29,8 +29,8 @@ class Files:
         exists, never re-creating one its platform has removed."""
         self.root = root
         if create:
-            (root / "datasets").mkdir(parents=True, exist_ok=True)
-            (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (root / "datasets").mkdir(mode=0o700, parents=True, exist_ok=True)
+            (root / "checkpoints").mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def dataset(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.csv"
@@ -43,9 +43,10 @@ class Files:
 
     def save_checkpoint(self, run_id: str, name: str, checkpoint: dict[str, Any]) -> Path:
         path = self.checkpoint(run_id, name)
-        path.parent.mkdir(exist_ok=True)  # not parents: a removed data dir stays removed
+        path.parent.mkdir(mode=0o700, exist_ok=True)  # not parents: a removed dir stays removed
         partial = path.with_suffix(".partial")
         torch.save(checkpoint, partial)
+        partial.chmod(0o600)  # tenants' models: the operator's alone, as the whole data dir
         os.replace(partial, path)
         return path
 
@@ -82,9 +83,13 @@ class Files:
             if path.stem not in wanted:
                 path.unlink(missing_ok=True)
 
-    def attempt_folder(self, run_id: str, number: int, generation: int) -> Path:
-        """Where one try of an attempt's worker writes its results."""
-        return self.root / "attempts" / run_id / f"{number}.{generation}"
+    def make_attempt_folder(self, run_id: str, number: int, generation: int) -> Path:
+        """A new folder where one try of an attempt's worker writes its results."""
+        folder = self.root / "attempts" / run_id / f"{number}.{generation}"
+        for level in (folder.parent.parent, folder.parent):
+            level.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700)
+        return folder
 
     def remove_attempt_folder(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -99,12 +104,12 @@ class Files:
         shutil.rmtree(self.root / "attempts", ignore_errors=True)
         for folder in ("datasets", "checkpoints"):
             shutil.rmtree(self.root / folder, ignore_errors=True)
-            (self.root / folder).mkdir(parents=True)
+            (self.root / folder).mkdir(mode=0o700, parents=True)
 
 
 def _copy_limited(stream: BinaryIO, path: Path, limit: int) -> None:
     written = 0
-    with path.open("wb") as out:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         while chunk := stream.read(1 << 20):
             written += len(chunk)
             if written > limit:

@@ -265,8 +265,7 @@ class Engine:
         # folder no one reads, and that is removed.
         generation = int(self.store.setting("attempt_generation") or 0) + 1
         self.store.set_setting("attempt_generation", generation)
-        folder = self.files.attempt_folder(run.id, number, generation)
-        folder.mkdir(parents=True)
+        folder = self.files.make_attempt_folder(run.id, number, generation)
         dataset = self.store.get("dataset", run.dataset_id)
         return AttemptJob(
             run_id=run.id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import tempfile
 from concurrent.futures import Executor
 from pathlib import Path
@@ -54,7 +55,8 @@ class DataDirLock:
     """An exclusive lock on the data dir: a second server on it would run the same runs."""
 
     def __init__(self, root: Path) -> None:
-        self._file = (root / ".lock").open("a+")
+        descriptor = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._file = open(descriptor, "a+")  # noqa: SIM115 (held open: the lock lives with it)
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -316,6 +316,28 @@ def test_a_data_dir_served_with_the_defaults_keeps_no_working_default_key_beyond
     assert stat.S_IMODE((data / "qcog-mock.sqlite3").stat().st_mode) == 0o600
 
 
+async def test_tenants_files_are_the_operators_alone(tmp_path: Path) -> None:
+    async with emulator(data_dir=tmp_path / "state", start_delay=0) as platform:
+        run = await platform.submit(
+            await platform.dataset_id(), hyperparameters=hyperparameters(epochs=2)
+        )
+        await platform.advance(3600)
+        assert (await platform.run(run["id"]))["status"] == "completed"
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    folders = [p for p in (tmp_path / "state").rglob("*") if p.is_dir()]
+    assert {p.suffix for p in files} >= {".csv", ".pt", ".sqlite3"}
+    assert {
+        p.name: oct(stat.S_IMODE(p.stat().st_mode))
+        for p in files
+        if stat.S_IMODE(p.stat().st_mode) != 0o600
+    } == {}
+    assert {
+        p.name: oct(stat.S_IMODE(p.stat().st_mode))
+        for p in folders
+        if stat.S_IMODE(p.stat().st_mode) != 0o700
+    } == {}
+
+
 async def test_a_created_key_is_shown_once_and_stored_as_a_digest(backend: Emulator) -> None:
     made = backend.identity.create_api_key(backend.store.setting("seed_user"), None)
     assert made["x_api_key"].startswith("qcog-mock-")
