@@ -11,7 +11,7 @@ from qcog_mock.mockserver.documents import Run, load_checkpoints
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.identity import Identity
-from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.platform.shared import Shared, check_name, check_page
 from qcog_mock.mockserver.platform.timeline import Timeline
 from qcog_mock.mockserver.runparams import validate_params
 from qcog_mock.mockserver.schemas import RunCreate
@@ -125,7 +125,7 @@ class Runs:
         skip: int,
         descending: bool,
     ) -> list[dict[str, Any]]:
-        page(range(0), limit, skip)  # the same checks of limit and skip as every list
+        check_page(limit, skip)
         where = None
         if experiment is not None:
             found = self.store.get("experiment", experiment) or self.store.find(

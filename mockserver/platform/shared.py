@@ -123,7 +123,11 @@ def check_name(field: str, name: Any) -> str:
     return name
 
 
-def page(items: list[Any], limit: int, skip: int) -> list[Any]:
+def check_page(limit: int, skip: int) -> None:
     if limit < 0 or skip < 0:
         raise Invalid("limit and skip (offset) must be 0 or more.")
+
+
+def page(items: list[Any], limit: int, skip: int) -> list[Any]:
+    check_page(limit, skip)
     return items[skip : skip + limit]
