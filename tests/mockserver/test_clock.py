@@ -160,8 +160,6 @@ def test_advancing_to_an_events_rounded_time_processes_it() -> None:
 def test_a_process_waiting_off_the_baton_lets_earlier_work_run_and_ends_at_a_stop() -> None:
     sim = Simulation(SimulatedClock(0.0, "auto", 1.0))
     ran: list[float] = []
-    for when in (5.0, 15.0):  # another process's work: before and after the hold
-        sim.call_at(when, f"other-{when}", lambda: ran.append(sim.clock.now()))
     gate = threading.Event()
     calls = itertools.count()
     ended: list[BaseException] = []
@@ -176,8 +174,19 @@ def test_a_process_waiting_off_the_baton_lets_earlier_work_run_and_ends_at_a_sto
             ended.append(stop)
             raise
 
+    # Spawned first: the kernel starts with the first thing scheduled, and in auto mode it would
+    # run work scheduled before the process (at 5 and 15) before the process is even there.
     process = sim.spawn(0.0, "waiting", waiting)
-    assert sim.settle(timeout=1) is False  # it is waiting: not settled
+    early = threading.Event()
+
+    def other() -> None:
+        ran.append(sim.clock.now())
+        early.set()
+
+    for when in (5.0, 15.0):  # another process's work: before and after the hold
+        sim.call_at(when, f"other-{when}", other)
+    assert early.wait(30)
+    assert sim.settle(timeout=0.5) is False  # it is waiting: not settled
     assert ran == [5.0]  # what is due before the hold ran; what is after it did not
     # The wait ends just as the server stops: the process must end, not wait for a baton.
     sim.close()
