@@ -19,6 +19,8 @@ demo: $(STAMP)
 
 test: $(STAMP) tools
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/typecheck
 	$(BIN)/python -m pytest
 
 # The tests beside two busy processes, in a random order (scripts/stress-suite --help).
@@ -28,6 +30,7 @@ stress: $(STAMP) tools
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_trainer.py

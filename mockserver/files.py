@@ -72,12 +72,12 @@ class Files:
         # Result folders of attempts a stop or a kill interrupted: each is redone from its last
         # checkpoint in a folder of its own. Checkpoint folders of runs that are gone go too.
         shutil.rmtree(self.root / "attempts", ignore_errors=True)
-        runs = {r["id"] for r in store.list("run")}
+        runs = {r["id"] for r in store.documents("run")}
         for folder in (self.root / "checkpoints").iterdir():
             if folder.is_dir() and folder.name not in runs:
                 shutil.rmtree(folder, ignore_errors=True)
-        wanted = {d["id"] for d in store.list("dataset")} | {
-            r["dataset_id"] for r in store.list("run")
+        wanted = {d["id"] for d in store.documents("dataset")} | {
+            r["dataset_id"] for r in store.documents("run")
         }
         for path in (self.root / "datasets").glob("*.csv"):
             if path.stem not in wanted:

@@ -186,7 +186,7 @@ class Store:
             ).fetchone()
         return json.loads(row["body"]) if row else None
 
-    def list(
+    def documents(
         self,
         kind: str,
         scope: str | None = None,

@@ -16,14 +16,14 @@ import torch
 
 class _BroadenedEigh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hamiltonian: torch.Tensor, eps: float):  # type: ignore[override]
+    def forward(ctx, hamiltonian: torch.Tensor, eps: float):
         eigenvalues, eigenvectors = torch.linalg.eigh(hamiltonian)
         ctx.save_for_backward(eigenvalues, eigenvectors)
         ctx.eps = eps
         return eigenvalues, eigenvectors
 
     @staticmethod
-    def backward(ctx, grad_values, grad_vectors):  # type: ignore[override]
+    def backward(ctx, grad_values, grad_vectors):
         eigenvalues, eigenvectors = ctx.saved_tensors
         vh = eigenvectors.mH
         if grad_vectors is not None:
@@ -48,14 +48,14 @@ class _BroadenedGroundState(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hamiltonian: torch.Tensor, eps: float):  # type: ignore[override]
+    def forward(ctx, hamiltonian: torch.Tensor, eps: float):
         eigenvalues, eigenvectors = torch.linalg.eigh(hamiltonian)
         ctx.save_for_backward(eigenvalues, eigenvectors)
         ctx.eps = eps
         return eigenvectors[..., 0]
 
     @staticmethod
-    def backward(ctx, grad_state):  # type: ignore[override]
+    def backward(ctx, grad_state):
         eigenvalues, eigenvectors = ctx.saved_tensors
         ground = eigenvectors[..., 0]
         projected = (eigenvectors.mH @ grad_state.unsqueeze(-1)).squeeze(-1)  # c = Vᴴ g

@@ -223,7 +223,7 @@ class _Loop:
             return loss
 
         if isinstance(self.optimizer, torch.optim.LBFGS):  # re-evaluates the loss itself
-            loss = self.optimizer.step(closure)  # type: ignore[assignment]
+            loss = self.optimizer.step(closure)
         else:
             loss = closure()
             self.optimizer.step()

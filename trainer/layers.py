@@ -200,6 +200,9 @@ class GeneralHSMFullEnergy(GeneralHSM):
 class PauliHSM(HilbertSpaceModel):
     """Operators as real combinations of Pauli strings on ``qubits_count`` qubits."""
 
+    input_basis: torch.Tensor  # buffers, registered in __init__
+    output_basis: torch.Tensor
+
     def __init__(
         self,
         input_operator_count: int,

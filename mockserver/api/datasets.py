@@ -40,7 +40,7 @@ def list_datasets(
 ) -> list[dict[str, Any]]:
     limit_value = body.get("limit", number("limit", limit, 100))
     skip_value = body.get("skip", number("skip", skip, 0))
-    return platform.datasets.list(
+    return platform.datasets.page(
         pid, number("limit", limit_value, 100), number("skip", skip_value, 0)
     )
 

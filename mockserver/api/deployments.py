@@ -46,7 +46,7 @@ def list_deployments(
     limit: str | None = None,
     skip: str | None = None,
 ) -> list[dict[str, Any]]:
-    return platform.deployments.list(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
+    return platform.deployments.page(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
 
 
 @router.get("/deployments/{value}", response_model=schemas.Deployment)

@@ -273,7 +273,7 @@ def with_header_timeout(base: type[Any], seconds: float = HEADER_SECONDS) -> typ
     sent a request's head within ``seconds`` of opening or of its last answer. uvicorn has no
     such timeout: a client that opens connections and trickles (slowloris) holds them for ever."""
 
-    class HeaderTimeout(base):  # type: ignore[misc,valid-type]
+    class HeaderTimeout(base):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._waiting_since = self.cycle  # the head of the next request changes it

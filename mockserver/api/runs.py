@@ -50,7 +50,7 @@ def list_runs(
     descending: str | None = None,
     identifier: str | None = None,  # sent by the real client; runs are listed whatever it says
 ) -> list[dict[str, Any]]:
-    return platform.runs.list(
+    return platform.runs.page(
         pid,
         optional(experiment_id),
         number("limit", limit, 100),

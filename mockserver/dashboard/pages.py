@@ -156,7 +156,7 @@ def runs_page(
     pages = max(1, -(-total // RUNS_PER_PAGE))
     page = min(max(page, 1), pages)
     skip = (page - 1) * RUNS_PER_PAGE
-    runs = platform.runs.list(selected["id"], None, RUNS_PER_PAGE, skip, descending=True)
+    runs = platform.runs.page(selected["id"], None, RUNS_PER_PAGE, skip, descending=True)
     paging = {
         "page": page,
         "pages": pages,
@@ -176,7 +176,7 @@ def run_page(request: Request, platform: PlatformDep, _: OperatorDep, run_id: st
     chrome = _chrome(platform, request, run["project_id"])
     figure = run_figure(run, chrome["clock"]["now"])
     checkpoints = platform.runs.checkpoints(run["project_id"], run_id)
-    deployments = platform.deployments.list(run["project_id"], run_id, 10_000, 0)
+    deployments = platform.deployments.page(run["project_id"], run_id, 10_000, 0)
     deliveries = platform.control.deliveries(run_id, None)
     return _page(
         request,
@@ -243,9 +243,10 @@ def clock_control(
     except PlatformError as error:
         if wants_json:
             return StrictJSONResponse({"detail": error.message}, status_code=error.status)
-        state, message = None, error.message
-    if wants_json:
-        return StrictJSONResponse({**state, "message": message})
+        message = error.message
+    else:
+        if wants_json:
+            return StrictJSONResponse({**state, "message": message})
     target = safe_next(next)
     joiner = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{joiner}notice={quote(message)}", status_code=303)

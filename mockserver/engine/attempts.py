@@ -114,7 +114,7 @@ class Engine:
     def recover(self) -> None:
         """Pick up every unfinished run after a restart. Total: a run found in a state it
         cannot go on from is repaired or failed with the reason; the server always starts."""
-        for doc in self.store.list("run"):
+        for doc in self.store.documents("run"):
             try:
                 self._recover(Run.from_doc(doc))
             except Exception as error:
@@ -188,7 +188,7 @@ class Engine:
             live = {run_id for run_id, p in self._processes.items() if not p.done.is_set()}
         return [
             doc["id"]
-            for doc in self.store.list("run")
+            for doc in self.store.documents("run")
             if doc.get("status") == "running" and doc["id"] not in live
         ]
 
@@ -485,7 +485,7 @@ class Engine:
         keep = self.settings.keep_checkpoints
         pruned: list[str] = []
         if len(checkpoints) > keep:
-            deployed = {d["checkpoint_name"] for d in self.store.list("deployment", run_id)}
+            deployed = {d["checkpoint_name"] for d in self.store.documents("deployment", run_id)}
             best = min(reversed(checkpoints), key=_loss)["name"]
             for old in checkpoints[:-keep]:
                 if old["name"] != best and old["name"] not in deployed:

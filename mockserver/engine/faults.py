@@ -102,8 +102,9 @@ class FaultPlan:
 
     def hang(self, attempt: int, epoch: int) -> HangFault | None:
         for fault in self.faults:
-            hangs = isinstance(fault, HangFault) and fault.attempt == attempt
-            if hangs and (fault.epoch is None or epoch >= fault.epoch):
+            if not isinstance(fault, HangFault) or fault.attempt != attempt:
+                continue
+            if fault.epoch is None or epoch >= fault.epoch:
                 return fault
         return None
 

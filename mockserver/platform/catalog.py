@@ -65,7 +65,9 @@ class Catalog:
     def list_environments(self, limit: int, offset: int, instance: str | None) -> list[Any]:
         if instance not in (None, "cpu", "gpu"):
             raise Invalid("instance: must be 'cpu' or 'gpu' (or absent for both).")
-        found = [e for e in self.store.list("environment") if instance in (None, e["instance"])]
+        found = [
+            e for e in self.store.documents("environment") if instance in (None, e["instance"])
+        ]
         return page(found, limit, offset)
 
     def get_environment(self, value: str, identifier: str) -> dict[str, Any]:
@@ -85,7 +87,9 @@ class Catalog:
     def delete_environment(self, value: str, identifier: str) -> dict[str, Any]:
         environment = self.get_environment(value, identifier)
         users = [
-            r["name"] for r in self.store.list("run") if r["environment_id"] == environment["id"]
+            r["name"]
+            for r in self.store.documents("run")
+            if r["environment_id"] == environment["id"]
         ]
         if users:
             raise Conflict(f"Environment '{environment['name']}' is used by runs {users[:5]}.")
@@ -95,7 +99,7 @@ class Catalog:
     # Experiments ----------------------------------------------------------------------------
 
     def list_experiments(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return page(self.store.list("experiment"), limit, offset)
+        return page(self.store.documents("experiment"), limit, offset)
 
     def get_experiment(self, value: str, identifier: str) -> dict[str, Any]:
         return self.shared.lookup("experiment", "Experiment", value, identifier)

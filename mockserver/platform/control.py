@@ -144,7 +144,7 @@ class Control:
         return self.webhooks.public()
 
     def deliveries(self, run_id: str | None, status: str | None) -> list[dict[str, Any]]:
-        return [d.public() for d in self.webhooks.list(run_id, status)]
+        return [d.public() for d in self.webhooks.deliveries(run_id, status)]
 
     def resend(self, delivery_id: int) -> dict[str, Any]:
         return self.webhooks.resend(delivery_id).public()

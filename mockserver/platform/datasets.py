@@ -13,8 +13,8 @@ class Datasets:
         self.shared = shared
         self.store = shared.store
 
-    def list(self, project_id: str, limit: int, skip: int) -> list[dict[str, Any]]:
-        return page(self.store.list("dataset", project_id), limit, skip)
+    def page(self, project_id: str, limit: int, skip: int) -> list[dict[str, Any]]:
+        return page(self.store.documents("dataset", project_id), limit, skip)
 
     def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
         return self.shared.lookup("dataset", "Dataset", value, identifier, project_id)

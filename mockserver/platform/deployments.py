@@ -101,7 +101,7 @@ class Deployments:
 
     def remove_for_run(self, run_id: str) -> None:
         """A run's deployments go with it."""
-        for deployment in self.store.list("deployment", run_id):
+        for deployment in self.store.documents("deployment", run_id):
             self.store.delete("deployment", deployment["id"])
         self.cache.evict(run_id)
 
@@ -146,9 +146,9 @@ class Deployments:
         self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
         return doc
 
-    def list(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Any]:
+    def page(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Any]:
         run = self._run(project_id, run_id)
-        return page(self.store.list("deployment", run.id), limit, skip)
+        return page(self.store.documents("deployment", run.id), limit, skip)
 
     def get(self, project_id: str, run_id: str, value: str, identifier: str) -> dict[str, Any]:
         run = self._run(project_id, run_id)

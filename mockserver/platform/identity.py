@@ -50,7 +50,7 @@ class Identity:
             "created_at": now,
         }
         self.store.put("user", user)
-        project = {
+        project: dict[str, Any] = {
             "id": self.shared.new_id(),
             "name": SEED_PROJECT,
             "description": "The emulator's default project",
@@ -81,7 +81,7 @@ class Identity:
     def hash_stored_keys(self) -> None:
         """Keys stored in clear by earlier versions are kept as digests from now on, and the
         clear text is erased from the file."""
-        clear = [doc for doc in self.store.list("api_key") if "x_api_key" in doc]
+        clear = [doc for doc in self.store.documents("api_key") if "x_api_key" in doc]
         for doc in clear:
             key = doc.pop("x_api_key")
             doc.update(name=key_digest(key), hint=key_hint(key))
@@ -160,7 +160,7 @@ class Identity:
         datasets = (
             [
                 {"id": d["id"], "name": d["name"], "description": d["description"]}
-                for d in self.store.list("dataset", project["id"])
+                for d in self.store.documents("dataset", project["id"])
             ]
             if project
             else []
@@ -201,7 +201,7 @@ class Identity:
         if system_role not in ("admin", "user"):
             raise Invalid("system_role: must be 'admin' or 'user'.")
         with self.shared.lock:  # the e-mail is not a unique column: checked and written as one
-            if any(u["email"] == email for u in self.store.list("user")):
+            if any(u["email"] == email for u in self.store.documents("user")):
                 raise Conflict(f"A user with email '{email}' already exists.")
             user = {
                 "id": self.shared.new_id(),
@@ -214,13 +214,13 @@ class Identity:
         return user
 
     def user_by_email(self, email: str) -> dict[str, Any]:
-        for user in self.store.list("user"):
+        for user in self.store.documents("user"):
             if user["email"] == email:
                 return user
         raise NotFound("User", email, by="email")
 
     def list_projects(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return page(self.store.list("project"), limit, offset)
+        return page(self.store.documents("project"), limit, offset)
 
     def project_by_name(self, name: str) -> dict[str, Any]:
         found = self.store.find("project", name)
@@ -248,7 +248,7 @@ class Identity:
             if self.store.get("user", member.get("user_id", "")) is None:
                 raise NotFound("User", str(member.get("user_id")))
         now = self.shared.now()
-        project = {
+        project: dict[str, Any] = {
             "id": self.shared.new_id(),
             "name": name,
             "description": description,

@@ -117,7 +117,7 @@ class Runs:
             raise NotFound("Experiment run", run_id)
         return self.public(Run.from_doc(doc))
 
-    def list(
+    def page(
         self,
         project_id: str,
         experiment: str | None,
@@ -134,7 +134,7 @@ class Runs:
             if found is None:
                 raise NotFound("Experiment", experiment)
             where = ("experiment_id", found["id"])
-        runs = self.store.list(
+        runs = self.store.documents(
             "run", project_id, where=where, limit=limit, offset=skip, descending=descending
         )
         return [self.public(Run.from_doc(r)) for r in runs]

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from qcog_mock.client import EmulatorClient, ExperimentClient
     from qcog_mock.mockserver.platform import Platform
     from qcog_mock.mockserver.settings import Settings
+    from qcog_mock.mockserver.testing.scenarios import Mode
     from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 
 KEY = "qcog-mock-test-key"
@@ -301,6 +302,7 @@ def qcog_time(qcog_platform: QcogPlatform) -> Iterator[FrozenDateTimeFactory]:
     if qcog_platform.backend is None:
         pytest.skip("needs qcog-mock's simulated clock (--qcog-target points elsewhere)")
     from freezegun import freeze_time
+    from freezegun.api import FrozenDateTimeFactory
 
     from qcog_mock.mockserver.clock import parse_time
 
@@ -309,6 +311,7 @@ def qcog_time(qcog_platform: QcogPlatform) -> Iterator[FrozenDateTimeFactory]:
 
     start = at(qcog_platform.backend.clock.now())
     with freeze_time(start, real_asyncio=True, ignore=list(REAL_TIME_PACKAGES)) as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)  # what freeze_time gives without tick
 
         def follow(now: str) -> None:
             frozen.move_to(at(parse_time(now)))
@@ -392,7 +395,7 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario: Any, mode: str, **kwargs: Any) -> None:
+    def __init__(self, *, scenario: Any, mode: Mode, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
         self.mode = mode

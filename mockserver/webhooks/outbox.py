@@ -143,7 +143,7 @@ class Webhooks:
             raise NotFound("Delivery", str(delivery_id))
         return Delivery.from_doc(doc)
 
-    def list(self, run_id: str | None, status: str | None) -> list[Delivery]:
+    def deliveries(self, run_id: str | None, status: str | None) -> list[Delivery]:
         return [Delivery.from_doc(d) for d in self.store.deliveries(status=status, run_id=run_id)]
 
     def _deliver(self, delivery_id: int) -> None:
@@ -222,7 +222,7 @@ class Webhooks:
         plan = self._plan(run) if run is not None else FaultPlan()
         if run is not None:
             for kind in ("webhook_down", "webhook_timeout"):
-                if (fault := self._fault(run, plan, kind)) is not None:  # type: ignore[arg-type]
+                if (fault := self._fault(run, plan, kind)) is not None:
                     if fault.type == "webhook_down":
                         record["status_code"] = fault.status
                         record["error"] = f"injected: endpoint answered HTTP {fault.status}"

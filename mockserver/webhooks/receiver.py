@@ -52,13 +52,13 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet; events are reported through on_event
 
+        self._host = host
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        return f"http://{self._host}:{self._server.server_port}{self.path}"
 
     def start(self) -> WebhookReceiver:
         self._thread.start()

@@ -122,9 +122,9 @@ def test_a_name_in_use_is_never_replaced_by_another_document() -> None:
     for write in (store.insert, store.put):
         with pytest.raises(NameTaken):
             write("dataset", {"id": "b", "name": "same"}, scope="p")
-    assert [d["id"] for d in store.list("dataset", "p")] == ["a"]
+    assert [d["id"] for d in store.documents("dataset", "p")] == ["a"]
     store.put("dataset", {"id": "a", "name": "same", "size": 2}, scope="p")  # an update
-    assert store.list("dataset", "p") == [{"id": "a", "name": "same", "size": 2}]
+    assert store.documents("dataset", "p") == [{"id": "a", "name": "same", "size": 2}]
 
 
 # Input that cannot be stored and read back ---------------------------------------------------
@@ -193,7 +193,7 @@ def test_the_store_refuses_text_it_could_not_give_back() -> None:
     store = Store(":memory:")
     with pytest.raises(UnicodeEncodeError):
         store.insert("dataset", {"id": "a", "name": "x", "description": "\udfff"})
-    assert store.list("dataset") == []
+    assert store.documents("dataset") == []
 
 
 def test_json_answers_are_strict_whatever_was_stored() -> None:
@@ -296,7 +296,7 @@ def test_a_data_dir_served_with_the_defaults_keeps_no_working_default_key_beyond
     data = tmp_path / "state"
     Emulator(Settings(data_dir=data)).close()  # once served with the defaults
     store = Store(data / "qcog-mock.sqlite3")
-    (seeded,) = store.list("api_key")
+    (seeded,) = store.documents("api_key")
     store.delete("api_key", seeded["id"])  # as versions before digests stored it: in clear
     clear = {**seeded, "name": DEFAULT_API_KEY, "x_api_key": DEFAULT_API_KEY}
     store.put("api_key", clear)
@@ -341,7 +341,7 @@ async def test_tenants_files_are_the_operators_alone(tmp_path: Path) -> None:
 async def test_a_created_key_is_shown_once_and_stored_as_a_digest(backend: Emulator) -> None:
     made = backend.identity.create_api_key(backend.store.setting("seed_user"), None)
     assert made["x_api_key"].startswith("qcog-mock-")
-    (stored,) = [k for k in backend.store.list("api_key") if k["id"] == made["id"]]
+    (stored,) = [k for k in backend.store.documents("api_key") if k["id"] == made["id"]]
     assert "x_api_key" not in stored and made["x_api_key"] not in json.dumps(stored)
     assert stored["name"].startswith("sha256:") and stored["hint"].endswith("…")
     assert backend.identity.authenticate(f"x-api-key {made['x_api_key']}").user
