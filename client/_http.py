@@ -120,16 +120,14 @@ class HttpClient:
             self.credentials = Credentials(basic=(basic_auth_username, basic_auth_password))
         else:
             self.credentials = Credentials(api_key=resolve_api_key(api_key))
+        # Kept, so that a client made from this one (EmulatorClient.from_http) shares it.
+        self.transport = transport
         self._client = httpx.AsyncClient(
             headers=self.credentials.headers(),
             auth=self.credentials.auth(),
             timeout=timeout,
             transport=transport,
         )
-
-    @property
-    def transport(self) -> httpx.AsyncBaseTransport:
-        return self._client._transport
 
     async def exec(
         self,

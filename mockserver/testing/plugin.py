@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
-from qcog_mock.compat import COMPAT_MODES, activate
+from qcog_mock.compat import activate
 
 if TYPE_CHECKING:
     import httpx
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from qcog_mock.mockserver.settings import Settings
     from qcog_mock.mockserver.testing.scenarios import Mode
     from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
+
+__all__ = ["FIXTURES", "KEY", "QcogPlatform"]
 
 KEY = "qcog-mock-test-key"
 FIXTURES = frozenset(
@@ -75,10 +77,12 @@ FIXTURES = frozenset(
         "webhook_receiver",
     }
 )
-# Code of these packages keeps real time under ``qcog_time``: the emulator, what serves it, and
-# torch (whose lazy submodules freezegun's module scan would otherwise import).
+# Code of these packages keeps real time under ``qcog_time``: the emulator, what serves it,
+# pytest's own timing (--durations, the junit report) and torch (whose lazy submodules
+# freezegun's module scan would otherwise import).
 REAL_TIME_PACKAGES = (
     "qcog_mock",
+    "_pytest",
     "httpx",
     "httpcore",
     "anyio",
@@ -417,5 +421,3 @@ class ScenarioItem(pytest.Item):
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, f"scenario: {self.scenario.title} [{self.mode}]"
 
-
-__all__ = ["COMPAT_MODES", "FIXTURES", "KEY", "QcogPlatform"]

@@ -30,7 +30,7 @@ import re
 import tempfile
 import tomllib
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,18 +117,36 @@ class Expectation(_Strict):
 
 
 class Step(_Strict):
+    """At most one action (none: the step only checks its expectations)."""
+
     submit: str | None = None
     advance: Duration | None = None
     settle: bool = False
     restart: bool = False
     expect: dict[str, Expectation] = Field(default_factory=dict)
 
+    @pydantic.model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [name for name in ("submit", "advance", "settle", "restart") if self._does(name)]
+        if len(actions) > 1:
+            raise ValueError(
+                f"a step does one thing, this one has {' and '.join(actions)}: "
+                "split it into one [[steps]] table each"
+            )
+        return self
+
+    def _does(self, action: str) -> bool:
+        value = getattr(self, action)
+        return value is not None if action == "advance" else bool(value)
+
     def describe(self) -> str:
         if self.submit:
             return f"submit {self.submit}"
         if self.advance is not None:
             return f"advance {self.advance}"
-        return "restart" if self.restart else "settle"
+        if self.restart:
+            return "restart"
+        return "settle" if self.settle else "check"
 
 
 class Scenario(_Strict):
@@ -170,13 +188,10 @@ def discover(paths: list[str | Path]) -> list[Path]:
 
 @dataclass
 class Result:
-    scenario: Scenario
-    mode: Mode
     passed: bool
     message: str
     simulated_seconds: float
     wall_seconds: float
-    runs: dict[str, Any] = field(default_factory=dict)
 
 
 class _Session:
@@ -384,8 +399,8 @@ async def run_scenario(scenario: Scenario, mode: Mode = "in-process") -> Result:
         try:
             outcome = await session.run()
         except (ScenarioError, StoryError, EmulatorError) as error:
-            return Result(scenario, mode, False, str(error), 0.0, monotonic() - started)
+            return Result(False, str(error), 0.0, monotonic() - started)
     runs = outcome["runs"]
     first = min((r["created_at"] for r in runs.values()), default=None)
     simulated = outcome["clock"]["timestamp"] - parse_time(first) if first else 0.0
-    return Result(scenario, mode, True, "passed", simulated, monotonic() - started, runs)
+    return Result(True, "passed", simulated, monotonic() - started)

@@ -264,6 +264,21 @@ async def test_qcog_time_gives_the_code_under_test_the_simulated_time(
     assert run["status"] == "completed"
 
 
+def test_qcog_time_leaves_pytests_own_timing_real(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        async def test_in_simulated_time(qcog_platform, qcog_clock, qcog_time):
+            await qcog_clock.advance(seconds=3600)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--durations=0", "-vv")
+    result.assert_outcomes(passed=1)
+    timed = [line for line in result.outlines if "test_in_simulated_time" in line and "s " in line]
+    seconds = [float(line.split("s ", 1)[0]) for line in timed if line[:1].isdigit()]
+    # setup, call and teardown, each as long as it really took (not the simulated epoch's 1.8e9 s)
+    assert len(seconds) == 3 and min(seconds) >= 0 and max(seconds) < 600, result.outlines
+
+
 def test_qcog_mock_exec_runs_scripts_with_the_stand_ins(tmp_path: Path) -> None:
     real = tmp_path / "site" / "qcogclient"
     real.mkdir(parents=True)

@@ -55,6 +55,9 @@ def test_bad_scenario_files_are_refused_with_the_reason(tmp_path: Path) -> None:
     path.write_text(BROKEN.replace("retries = 2", "retries = 2\nspeed = 3"))
     with pytest.raises(ValueError, match="speed"):
         load(path)
+    path.write_text(BROKEN.replace('submit = "job"', 'submit = "job"\nadvance = "1h"'))
+    with pytest.raises(ValueError, match="a step does one thing, this one has submit and advance"):
+        load(path)
 
 
 def test_durations() -> None:
