@@ -420,4 +420,3 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, 0, f"scenario: {self.scenario.title} [{self.mode}]"
-
