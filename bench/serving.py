@@ -9,11 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from qcog_mock.mockserver.testing.servers import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "start_server"]
 
 
 def start_server(data_dir: Path, port: int, key: str, *options: str) -> subprocess.Popen[str]:

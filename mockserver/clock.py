@@ -23,16 +23,21 @@ CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
 DEFAULT_START = "2026-01-01T00:00:00Z"
 LATEST = "9000-01-01T00:00:00Z"  # simulated time stays renderable (datetime ends at year 9999)
 MAX_SPEED = 1e7  # realtime: simulated seconds per wall second
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[smhd])+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``25m``, ``24h``, ``4d`` as seconds; ValueError otherwise."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"'{text.strip()}' is not a duration such as 90s, 25m, 24h or 4d")
-    return float(match[1]) * _UNITS[match[2]]
+    """``90``, ``90s``, ``25m``, ``24h``, ``4d`` or a sum such as ``1h30m`` or ``24h10s`` as
+    seconds; ValueError otherwise. The one duration grammar: CLI, dashboard and scenarios."""
+    text = text.strip()
+    if _NUMBER.match(text):
+        return float(text)
+    if not _DURATION.match(text):
+        raise ValueError(f"'{text}' is not a duration such as 90s, 25m, 1h30m, 24h or 4d")
+    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text))
 
 
 def parse_time(text: str) -> float:

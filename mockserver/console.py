@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from qcog_mock.mockserver.clock import parse_duration
+from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration
 from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY
 
@@ -61,7 +61,7 @@ def add_commands(commands: Any) -> None:
     to = actions.add_parser("to", parents=[common], help="advance to an ISO-8601 time")
     to.add_argument("time")
     mode = actions.add_parser("mode", parents=[common], help="switch: auto, manual, realtime")
-    mode.add_argument("mode", choices=["auto", "manual", "realtime"])
+    mode.add_argument("mode", choices=CLOCK_MODES)
     deliveries = commands.add_parser(
         "deliveries", parents=[common], help="webhook deliveries and their attempts"
     )

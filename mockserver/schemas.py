@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qcog_mock.mockserver.clock import MAX_SPEED, ClockMode
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -91,8 +93,8 @@ class ClockAdvance(BaseModel):
 
 class ClockModeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["auto", "manual", "realtime"]
-    speed: float | None = Field(default=None, gt=0, le=1e7)
+    mode: ClockMode
+    speed: float | None = Field(default=None, gt=0, le=MAX_SPEED)
 
 
 class CheckpointDeploy(_Open):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.documents import TERMINAL
 
 # By attempt outcome; None is an attempt still running.
 COLOURS: dict[str | None, str] = {
@@ -54,7 +55,7 @@ class RunFigure:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed")
+        return self.status in TERMINAL
 
     @property
     def axis_end(self) -> float:

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from qcog_mock.mockserver.api.deps import PlatformDep, StrictJSONResponse
-from qcog_mock.mockserver.clock import parse_duration, parse_time
+from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration, parse_time
 from qcog_mock.mockserver.dashboard import svg
 from qcog_mock.mockserver.dashboard.access import (
     COOKIE,
@@ -51,7 +51,6 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-MODES = ("auto", "manual", "realtime")
 RUNS_PER_PAGE = 100  # the runs page is fetched again every second: it stays small
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -93,7 +92,7 @@ def _chrome(platform: Platform, request: Request, project_id: str | None) -> dic
         "projects": projects,
         "project_id": project_id or (projects[0]["id"] if projects else None),
         "clock": platform.control.clock_state(),
-        "modes": MODES,
+        "modes": CLOCK_MODES,
         "here": here,
         "notice": request.query_params.get("notice"),
     }

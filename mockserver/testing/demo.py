@@ -23,6 +23,7 @@ import torch
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.dashboard.pages import login_url
+from qcog_mock.mockserver.documents import TERMINAL
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.picture import draw_run
@@ -119,7 +120,7 @@ async def tell(story: Story, rows: int, epochs: int, picture: Path | None = None
             if line := describe(event):
                 print(f"{elapsed(submitted, event['time'])}  {line}", flush=True)
         run = await story.run("long-running-job")
-        if run["status"] in ("completed", "failed") and not events:
+        if run["status"] in TERMINAL and not events:
             break
         await asyncio.sleep(0.2)  # the auto clock runs on its own: print as it goes
     summarise(run)

@@ -26,7 +26,6 @@ After every step each run must satisfy Σ attempt runtime ≤ timeout × (1 + re
 
 from __future__ import annotations
 
-import re
 import tempfile
 import tomllib
 from contextlib import AsyncExitStack
@@ -40,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qcog_mock.client import EmulatorError
 from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.clock import monotonic, parse_time
+from qcog_mock.mockserver.clock import monotonic, parse_duration, parse_time
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
@@ -52,18 +51,12 @@ API = "http://testserver/api"
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]
 MODES: tuple[Mode, ...] = ("in-process", "socket")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _IGNORED_IN_WEBHOOKS = ("checkpoint.saved", "fault.injected")
 
 
 def seconds(value: float | str) -> float:
     """A duration: a number of seconds, or a string such as '90s', '25m', '1h30m', '4d'."""
-    if isinstance(value, int | float):
-        return float(value)
-    parts = re.findall(r"([0-9.]+)\s*([smhd])", value)
-    if not parts or re.sub(r"[0-9.]+\s*[smhd]|\s", "", value):
-        raise ValueError(f"'{value}' is not a duration such as 90, '25m', '1h30m' or '4d'")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+    return float(value) if isinstance(value, int | float) else parse_duration(value)
 
 
 Duration = float | str

@@ -16,6 +16,14 @@ from fastapi import FastAPI
 from qcog_mock.mockserver.api.edge import HEADER_SECONDS, http_protocol
 
 
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server in another process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @contextmanager
 def serve_in_thread(
     app: FastAPI, port: int = 0, header_seconds: float = HEADER_SECONDS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qcog_mock import mockserver
-from qcog_mock.mockserver.clock import SimulatedClock, isoformat, parse_time
+from qcog_mock.mockserver.clock import SimulatedClock, isoformat, parse_duration, parse_time
 from qcog_mock.mockserver.simulation import Process, Simulation, SimulationStopped
 
 WALL_TIME = re.compile(
@@ -193,3 +193,18 @@ def test_a_process_waiting_off_the_baton_lets_earlier_work_run_and_ends_at_a_sto
     gate.set()
     assert process.join(5)
     assert len(ended) == 1
+
+
+def test_one_duration_grammar_for_cli_dashboard_and_scenarios() -> None:
+    assert [parse_duration(t) for t in ("90", "2.5", "90s", "25m", "24h", "4d")] == [
+        90,
+        2.5,
+        90,
+        1500,
+        86_400,
+        345_600,
+    ]
+    assert parse_duration("1h30m") == 5400 and parse_duration(" 24h10s ") == 86_410
+    for bad in ("", "h", "1h30", "1x", "-5m", "4 d", "soon"):
+        with pytest.raises(ValueError, match="is not a duration such as 90s, 25m, 1h30m"):
+            parse_duration(bad)

@@ -15,8 +15,8 @@ import pytest
 
 from qcog_mock.mockserver.dashboard.figure import run_figure
 from qcog_mock.mockserver.dashboard.svg import losses, timeline
+from qcog_mock.mockserver.testing.servers import free_port
 from tests.mockserver.helpers import Platform, hyperparameters
-from tests.mockserver.test_restart import free_port
 from tests.mockserver.test_security import user_key
 
 UI = "/_emulator/ui"

@@ -26,7 +26,7 @@ from qcog_mock.mockserver.dashboard.access import RedactToken
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.store import NameTaken, Store
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.servers import free_port, serve_in_thread
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.mockserver.helpers import (
@@ -38,7 +38,7 @@ from tests.mockserver.helpers import (
     until,
 )
 from tests.mockserver.test_dashboard import browser, signed_in
-from tests.mockserver.test_restart import free_port, server
+from tests.mockserver.test_restart import server
 
 ROUNDS = 3
 SMALLEST_LOSS = {"metric": "loss", "value": "smallest"}

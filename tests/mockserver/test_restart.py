@@ -11,7 +11,6 @@ import base64
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from tests.mockserver.helpers import KEY, Platform, emulator
 
@@ -31,12 +31,6 @@ EPOCH = 1500
 # epoch 3 (1:25:35); epoch 4 is under way when the server dies.
 KILL_AT = 5 + HOUR + 30 + EPOCH + 100
 TIMINGS = {"total_training_time", "avg_epoch_time"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ignoring_sigint() -> None:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.testing.story import Story
 from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, until, wait_for_exit
-from tests.mockserver.test_restart import free_port, ignoring_sigint, server
+from tests.mockserver.test_restart import ignoring_sigint, server
 
 STOP_WITHIN = 5  # seconds, the promise the README makes
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]

@@ -15,6 +15,7 @@ import pytest
 
 from qcog_mock.mockserver.engine.executors import LocalProcesses
 from qcog_mock.mockserver.engine.protocol import LOOKAHEAD
+from qcog_mock.mockserver.testing.servers import free_port
 from tests.mockserver.helpers import (
     KEY,
     Platform,
@@ -23,7 +24,7 @@ from tests.mockserver.helpers import (
     hyperparameters,
     wait_for_exit,
 )
-from tests.mockserver.test_restart import free_port, server
+from tests.mockserver.test_restart import server
 
 HOUR = 3600
 
