@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qcog_mock.mockserver.webhooks.events import is_webhook_event
+
 STATUS_EVENTS = ("run.pending", "run.running", "run.completed", "run.failed")
-NOT_WEBHOOKS = ("checkpoint.saved", "fault.injected")
 
 
 def _timeline(events: list[dict[str, Any]]) -> str:
@@ -56,7 +57,7 @@ def assert_webhooks_match_timeline(
     receiver: Any, events: list[dict[str, Any]], run_id: str, *, ordered: bool = True
 ) -> None:
     """The receiver got exactly the run's timeline (checkpoints and faults aside)."""
-    expected = [e["type"] for e in events if e["type"] not in NOT_WEBHOOKS]
+    expected = [e["type"] for e in events if is_webhook_event(e["type"])]
     actual = receiver.types(run_id)
     if (expected if ordered else sorted(expected)) != (actual if ordered else sorted(actual)):
         raise _mismatch("Webhooks differ from the timeline", expected, actual, events)

@@ -44,6 +44,7 @@ from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.mockserver.testing.story import Story, StoryError
+from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
@@ -51,7 +52,6 @@ API = "http://testserver/api"
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]
 MODES: tuple[Mode, ...] = ("in-process", "socket")
-_IGNORED_IN_WEBHOOKS = ("checkpoint.saved", "fault.injected")
 
 
 def seconds(value: float | str) -> float:
@@ -357,7 +357,7 @@ def _compare(
     for kind in expected.events_include:
         if kind not in types:
             _fail(where, name, "timeline containing", kind, types, events)
-    timeline = [t for t in types if t not in _IGNORED_IN_WEBHOOKS]
+    timeline = [t for t in types if is_webhook_event(t)]
     if expected.webhooks is not None or expected.webhooks_received is not None:
         if receiver is None:
             _fail(

@@ -22,13 +22,13 @@ from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookF
 from qcog_mock.mockserver.errors import NotFound
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
+from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.sender import Outcome, Post, Sender
 from qcog_mock.mockserver.webhooks.signing import sign
 
 logger = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600)
-CHECKPOINT_EVENT = "checkpoint.saved"
 SNIPPET = 64  # characters of a failed delivery's answer that are kept
 
 
@@ -76,9 +76,7 @@ class Webhooks:
 
     def enqueue(self, seq: int, event: dict[str, Any], run: Run | None) -> None:
         """Queue the event for the run's webhook URL and every server endpoint."""
-        if run is None or event["type"].startswith("fault."):
-            return
-        if event["type"] == CHECKPOINT_EVENT and not self.checkpoints:
+        if run is None or not is_webhook_event(event["type"], checkpoints=self.checkpoints):
             return
         targets = [run.local_webhook_url] if run.local_webhook_url else []
         targets += [url for url in self.endpoints if url not in targets]

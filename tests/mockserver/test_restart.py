@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from qcog_mock.mockserver.testing.servers import free_port
+from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from tests.mockserver.helpers import KEY, Platform, emulator
 
@@ -213,11 +214,7 @@ async def test_after_random_kills_every_event_has_all_its_deliveries_and_each_is
                 events = await platform.events()
                 deliveries = (await client.get("/_emulator/webhooks/deliveries")).json()
 
-    posted = [
-        e for e in events
-        if e.get("run_id") and not e["type"].startswith("fault.")
-        and e["type"] != "checkpoint.saved"
-    ]  # fmt: skip
+    posted = [e for e in events if e.get("run_id") and is_webhook_event(e["type"])]
     assert any(e["type"] == "run.completed" for e in posted)
     urls = {f"{root}/endpoint-{i}" for i in range(endpoints)}
     by_event: dict[int, set[str]] = {}
