@@ -24,7 +24,7 @@ from qcog_mock.mockserver.api import admin, catalog, datasets, deployments, emul
 from qcog_mock.mockserver.api.deps import SignInThrottle, StrictJSONResponse
 from qcog_mock.mockserver.api.docs import add_offline_docs
 from qcog_mock.mockserver.api.edge import BodyLimit, EarlyAuth, HostCheck, InputCheck
-from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.clock import TIME_HEADER, isoformat
 from qcog_mock.mockserver.dashboard.pages import add_dashboard
 from qcog_mock.mockserver.errors import PlatformError, pydantic_problems
 from qcog_mock.mockserver.platform import Platform
@@ -32,7 +32,6 @@ from qcog_mock.mockserver.settings import Settings
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
-TIME_HEADER = "X-Qcog-Mock-Time"
 TAGS = (
     "identity",
     "environments",

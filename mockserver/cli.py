@@ -30,8 +30,10 @@ from qcog_mock.mockserver.clock import (
     wall_time,
 )
 from qcog_mock.mockserver.console import COMMANDS, add_commands, run_command
-from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.settings import DEFAULT_PORT, Settings
 from qcog_mock.mockserver.webhooks.signing import is_loopback
+
+MIB = 1024 * 1024
 
 
 def _positive(text: str) -> float:
@@ -75,9 +77,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the emulator's HTTP server")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
-    serve.add_argument("--port", type=int, default=8001)
-    serve.add_argument("--clock", choices=CLOCK_MODES, default="auto")
-    serve.add_argument("--speed", type=_speed, default=60.0, help="realtime speed factor")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--clock", choices=CLOCK_MODES, default=Settings.clock)
+    serve.add_argument("--speed", type=_speed, default=Settings.speed, help="realtime speed factor")
     serve.add_argument(
         "--epoch-seconds", type=_positive, help="simulated seconds per epoch, for every run"
     )
@@ -87,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
         type=_start_time,
         help=f"simulated start time of a new data dir (default {DEFAULT_START}; 'now' for wall)",
     )
-    serve.add_argument("--max-upload-mb", type=_positive, default=512.0)
+    serve.add_argument("--max-upload-mb", type=_positive, default=Settings.max_upload_bytes / MIB)
     serve.add_argument(
         "--workers",
         type=_count,
@@ -112,7 +114,12 @@ def parser() -> argparse.ArgumentParser:
         default=Settings.worker_wall_seconds,
         help="wall seconds one epoch may take before its worker is stopped (attempt crashed)",
     )
-    serve.add_argument("--torch-threads", type=_count, default=1, help="torch threads per worker")
+    serve.add_argument(
+        "--torch-threads",
+        type=_count,
+        default=Settings.worker_threads,
+        help="torch threads per worker",
+    )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument(
         "--webhook-url", action="append", default=[], help="a server-wide webhook (repeatable)"
@@ -154,7 +161,12 @@ def parser() -> argparse.ArgumentParser:
         help="a host name clients use to reach this server, beside loopback names and IP "
         "addresses (repeatable); other Host headers are refused (DNS rebinding)",
     )
-    serve.add_argument("--max-json-mb", type=_positive, default=16.0, help="JSON body size cap")
+    serve.add_argument(
+        "--max-json-mb",
+        type=_positive,
+        default=Settings.max_json_bytes / MIB,
+        help="JSON body size cap",
+    )
     scenario = commands.add_parser("scenario", help="list or run scenario files")
     scenario.add_argument("action", choices=["list", "run"])
     scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")
@@ -186,7 +198,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the emulator over HTTP and keep it up after the job: prints the dashboard",
     )
-    demo.add_argument("--port", type=int, default=8001, help="with --serve (0: any free port)")
+    demo.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="with --serve (0: any free port)"
+    )
     return root
 
 
@@ -205,7 +219,7 @@ def serve(args: argparse.Namespace) -> None:
         speed=args.speed,
         epoch_seconds=args.epoch_seconds,
         start_time=args.start_time,
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_upload_bytes=int(args.max_upload_mb * MIB),
         webhook_urls=tuple(args.webhook_url),
         webhook_secret=args.webhook_secret,
         webhook_checkpoints=args.webhook_checkpoints or None,
@@ -215,7 +229,7 @@ def serve(args: argparse.Namespace) -> None:
         exposed=not is_loopback(args.host) and not args.allow_default_credentials,
         admin_username=args.admin_username,
         admin_password=args.admin_password,
-        max_json_bytes=int(args.max_json_mb * 1024 * 1024),
+        max_json_bytes=int(args.max_json_mb * MIB),
         workers=args.workers,
         executor=args.executor,
         worker_wall_seconds=args.worker_timeout,

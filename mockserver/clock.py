@@ -22,6 +22,7 @@ ClockMode = Literal["auto", "manual", "realtime"]
 CLOCK_MODES: tuple[ClockMode, ...] = ("auto", "manual", "realtime")
 DEFAULT_START = "2026-01-01T00:00:00Z"
 LATEST = "9000-01-01T00:00:00Z"  # simulated time stays renderable (datetime ends at year 9999)
+TIME_HEADER = "X-Qcog-Mock-Time"  # the simulated time, on every answer and webhook
 MAX_SPEED = 1e7  # realtime: simulated seconds per wall second
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[smhd])+$")

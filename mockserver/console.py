@@ -18,7 +18,7 @@ import httpx
 
 from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration
 from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
-from qcog_mock.mockserver.settings import DEFAULT_API_KEY
+from qcog_mock.mockserver.settings import DEFAULT_API_KEY, DEFAULT_PORT
 
 
 class ConsoleError(Exception):
@@ -33,7 +33,7 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-DEFAULTS = {"url": "http://127.0.0.1:8001", "api_key": None, "json": False}
+DEFAULTS = {"url": f"http://127.0.0.1:{DEFAULT_PORT}", "api_key": None, "json": False}
 
 
 def add_commands(commands: Any) -> None:

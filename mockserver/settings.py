@@ -9,6 +9,7 @@ from pathlib import Path
 from qcog_mock.mockserver.clock import DEFAULT_START, ClockMode, parse_time
 
 DEFAULT_API_KEY = "qcog-mock-api-key"
+DEFAULT_PORT = 8001  # serve's; the client's DEV and STAGING base URLs name it too
 DEFAULT_ADMIN = ("admin", "admin")
 MAX_RETRIES = 10
 MAX_TIMEOUT_SECONDS = 86_400

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qcog_mock.mockserver import jsontext
-from qcog_mock.mockserver.clock import isoformat, wall_time
+from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
 from qcog_mock.mockserver.documents import Delivery, Run, load_run
 from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookFaultType
 from qcog_mock.mockserver.errors import NotFound
@@ -243,7 +243,7 @@ class Webhooks:
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self.secret, delivery.message_id, timestamp, delivery.body),
-            "X-Qcog-Mock-Time": isoformat(due),
+            TIME_HEADER: isoformat(due),
         }
         delivery_id = delivery.id
 
