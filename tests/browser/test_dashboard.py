@@ -83,7 +83,7 @@ def test_the_clock_control_advances_a_manual_clock_and_the_page_updates(
     duration.fill("next week")
     duration.press("Enter")  # a 422, shown beside the controls
     expect(page.locator("#clock-message")).to_have_text(
-        "duration: 'next week' is not a duration such as 90s, 25m, 24h or 4d."
+        "duration: 'next week' is not a duration such as 90s, 25m, 1h30m, 24h or 4d."
     )
     expect(page.locator(NOW)).to_have_text("2026-01-02T00:00:00Z")
 
