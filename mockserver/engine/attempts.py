@@ -20,13 +20,12 @@ import itertools
 import logging
 import math
 import threading
-from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qcog_mock.mockserver import costmodel
-from qcog_mock.mockserver.clock import isoformat, monotonic
+from qcog_mock.mockserver.clock import monotonic
 from qcog_mock.mockserver.documents import (
     TERMINAL,
     Attempt,
@@ -53,9 +52,10 @@ from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Process, Simulation, SimulationStopped
 from qcog_mock.mockserver.store import Store
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # platform/ imports the engine: its timeline is named for types only
+    from qcog_mock.mockserver.platform.timeline import Emitter
 
-Emit = Callable[..., None]
+logger = logging.getLogger(__name__)
 
 
 class AttemptCancelled(Exception):
@@ -73,7 +73,7 @@ class Engine:
         files: Files,
         settings: Settings,
         server_faults: ServerFaults,
-        emit: Emit,
+        timeline: Emitter,
         executor: Executor,
     ) -> None:
         self.executor = executor
@@ -83,7 +83,7 @@ class Engine:
         self.files = files
         self.settings = settings
         self.server_faults = server_faults
-        self.emit = emit
+        self.timeline = timeline
         self._lock = threading.RLock()
         self._processes: dict[str, Process] = {}
         self._computing: dict[str, Results] = {}  # run id -> its worker's results, while it runs
@@ -141,23 +141,20 @@ class Engine:
         self._spawn_attempt(run, len(run.attempts) + 1, run.next_attempt_at)
 
     def _fail_run(self, doc: dict[str, Any], message: str) -> None:
-        """Fail a run that cannot go on, from its stored document (which may not parse)."""
+        """Fail a run that cannot go on, from its stored document (which may not parse: then
+        its event names it from the document, and no webhook can be addressed)."""
+        doc = {**doc, "status": "failed", "errors": [*doc.get("errors", []), message]}
+        try:
+            run: Run | None = Run.from_doc(doc)
+        except Exception:
+            run = None
         with self.store.transaction():
-            doc = {**doc, "status": "failed", "errors": [*doc.get("errors", []), message]}
             self.store.put("run", doc, scope=doc.get("project_id", ""))
-            self.store.add_event(
-                self.sim.clock.now(),
-                "run.failed",
-                doc.get("id"),
-                {
-                    "time": isoformat(self.sim.clock.now()),
-                    "type": "run.failed",
-                    "run_id": doc.get("id"),
-                    "run_name": doc.get("name"),
-                    "status": "failed",
-                    "reason": message,
-                },
-            )
+            if run is not None:
+                self.timeline.emit("run.failed", run, reason=message)
+            else:
+                named = {"run_id": doc.get("id"), "run_name": doc.get("name"), "status": "failed"}
+                self.timeline.emit("run.failed", None, **named, reason=message)
 
     def cancel(self, run_id: str, wait: float = 120.0) -> None:
         """Stop the run's attempt, if any, and wait until it has stopped."""
@@ -243,8 +240,8 @@ class Engine:
             run.next_attempt_at = None
             with self.store.transaction():
                 self.save(run)
-                self.emit("attempt.started", run, attempt=number)
-                self.emit("run.running", run, attempt=number)
+                self.timeline.emit("attempt.started", run, attempt=number)
+                self.timeline.emit("run.running", run, attempt=number)
             epoch_start = now
 
         try:
@@ -293,7 +290,7 @@ class Engine:
                 process.sleep_until(result.at)
                 match result:
                     case FaultInjected(fault=fault, epoch=epoch):
-                        self.emit(
+                        self.timeline.emit(
                             "fault.injected", run, fault=fault.model_dump(), attempt=number,
                             epoch=epoch,
                         )  # fmt: skip
@@ -466,7 +463,7 @@ class Engine:
                 "best_val_loss": result.best_val_loss,
             }
             self.save(run)
-            self.emit(
+            self.timeline.emit(
                 "checkpoint.saved",
                 run,
                 attempt=number,
@@ -534,9 +531,11 @@ class Engine:
             # all of it or none, never an ended attempt with nothing scheduled after it.
             with self.store.transaction():
                 self.save(run)
-                self.emit(f"attempt.{outcome}", ended, attempt=number, reason=reason)
+                self.timeline.emit(f"attempt.{outcome}", ended, attempt=number, reason=reason)
                 if follow is not None:
-                    self.emit(f"run.{follow.status}", run, **_follow_fields(follow, number))
+                    self.timeline.emit(
+                        f"run.{follow.status}", run, **_follow_fields(follow, number)
+                    )
             if follow is not None and follow.retry_at is not None:
                 self._spawn_attempt(run, number + 1, follow.retry_at)
 

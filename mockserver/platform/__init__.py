@@ -118,19 +118,19 @@ class Platform:
         self.timeline = Timeline(store, self.clock)
         self.server_faults = ServerFaults(store)
         self.engine = Engine(
-            store, self.sim, self.files, s, self.server_faults, self.timeline.emit, self.executor
+            store, self.sim, self.files, s, self.server_faults, self.timeline, self.executor
         )
         self.webhooks = Webhooks(
             store,
             self.sim,
             self.server_faults,
-            self.timeline.emit,
+            self.timeline,
             secret=self._webhook_secret(),
             endpoints=self._webhook_endpoints(),
             checkpoints=s.webhook_checkpoints,
             timeout=s.webhook_timeout,
         )
-        self.timeline.webhooks = self.webhooks
+        self.timeline.subscribe(self.webhooks)
         shared = Shared(s, store, self.files, self.clock)
         self.identity = Identity(shared)
         self.catalog = Catalog(shared)

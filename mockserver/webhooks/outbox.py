@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
@@ -25,6 +24,9 @@ from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.sender import Outcome, Post, Sender
 from qcog_mock.mockserver.webhooks.signing import sign
+
+if TYPE_CHECKING:  # platform/ imports the outbox: its timeline is named for types only
+    from qcog_mock.mockserver.platform.timeline import Emitter
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Webhooks:
         store: Store,
         sim: Simulation,
         server_faults: ServerFaults,
-        emit: Callable[..., None],
+        timeline: Emitter,
         *,
         secret: str,
         endpoints: list[str],
@@ -48,7 +50,7 @@ class Webhooks:
         self.store = store
         self.sim = sim
         self.server_faults = server_faults
-        self.emit = emit
+        self.timeline = timeline
         self.secret = secret
         self.endpoints = list(endpoints)
         self.checkpoints = checkpoints
@@ -72,10 +74,11 @@ class Webhooks:
         return self.server_faults.for_run(run.params.faults)
 
     def _injected(self, run: Run, fault: Any, message_id: str) -> None:
-        self.emit("fault.injected", run, fault=fault.model_dump(), message_id=message_id)
+        self.timeline.emit("fault.injected", run, fault=fault.model_dump(), message_id=message_id)
 
-    def enqueue(self, seq: int, event: dict[str, Any], run: Run | None) -> None:
-        """Queue the event for the run's webhook URL and every server endpoint."""
+    def on_event(self, seq: int, event: dict[str, Any], run: Run | None) -> None:
+        """The timeline's subscriber: queue the event for the run's webhook URL and every
+        server endpoint."""
         if run is None or not is_webhook_event(event["type"], checkpoints=self.checkpoints):
             return
         targets = [run.local_webhook_url] if run.local_webhook_url else []

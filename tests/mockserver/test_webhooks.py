@@ -127,6 +127,28 @@ async def test_a_failing_receiver_gets_every_event_on_the_backoff_schedule(
     assert set(ids) <= {e["id"] for e in receiver.events}
 
 
+async def test_a_run_the_engine_fails_sends_its_run_failed_webhook(
+    backend: Emulator, receiver: WebhookReceiver, platform: Platform
+) -> None:
+    dataset = await platform.dataset_id()
+    body = platform.run_body(dataset)
+    created = await platform.client.post(
+        f"{platform.project}/experiment_runs", json=body, params={"local_webhook_url": receiver.url}
+    )
+    run_id = created.json()["id"]
+    # A record this version reads but cannot start an attempt from (written by hand):
+    # "running" with no attempt, a status the transition table leaves no way on from.
+    doc = backend.store.get("run", run_id)
+    assert doc is not None and doc["attempts"] == []
+    backend.store.put("run", {**doc, "status": "running"}, scope=doc["project_id"])
+    await platform.advance(HOUR)
+    run = await platform.run(run_id)
+    assert run["status"] == "failed"
+    assert run["errors"][-1].startswith("Attempt 1 could not begin: the emulator failed: ")
+    assert receiver.types(run_id) == ["run.created", "run.pending", "run.failed"]
+    assert receiver.events[-1]["data"]["reason"] == run["errors"][-1]
+
+
 async def test_a_receiver_that_never_answers_leaves_failed_deliveries_and_the_run_unharmed(
     platform: Platform,
 ) -> None:
