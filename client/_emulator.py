@@ -1,16 +1,17 @@
 """Extensions beyond the platform's API, for code that knows it talks to qcog-mock.
 
     QcogMockError
-    ├── EmulatorError      a /_emulator call failed (status code and detail attached)
+    ├── EmulatorError      a call failed (status code and detail attached; status 0: unreachable)
     └── RunWaitError       a run could not be awaited (lookup failed, no progress possible, timeout)
 
-Unlike the compatible clients, these return plain values and raise on failure.
+Unlike the compatible clients, these return plain values and raise on failure. The
+``qcog-mock`` console commands are built on ``EmulatorClient``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import httpx
@@ -23,13 +24,18 @@ TERMINAL = ("completed", "failed")
 TIME_HEADER = "X-Qcog-Mock-Time"
 
 
+SETTLE_SLICE = 0.25  # wall seconds
+
+
 class QcogMockError(Exception):
     pass
 
 
 class EmulatorError(QcogMockError):
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
+    """``status`` is the answer's code, 0 when the server could not be reached."""
+
+    def __init__(self, status: int, detail: Any, call: str = "") -> None:
+        super().__init__(f"{call} answered {status}: {detail}" if status else str(detail))
         self.status = status
         self.detail = detail
 
@@ -39,7 +45,8 @@ class RunWaitError(QcogMockError):
 
 
 class EmulatorClient:
-    """The emulator's control plane: clock, reset, event timeline."""
+    """The emulator's control plane (clock, reset, events, webhook deliveries), and the key's
+    own runs as plain values, for code and tools that watch a server."""
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class EmulatorClient:
             except ValueError:
                 credentials = Credentials()  # the server's 401 will say what is missing
         root = (base_url or get_base_url()).rstrip("/").removesuffix("/api")
+        self.url = root
         self._client = httpx.AsyncClient(
             base_url=root,
             transport=transport,
@@ -82,13 +90,15 @@ class EmulatorClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as error:
-            raise EmulatorError(0, f"could not reach {path}: {error}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            raise EmulatorError(
+                0, f"cannot reach {self.url} ({type(error).__name__}); is qcog-mock serve running?"
+            ) from None
         if self._on_time is not None and (now := response.headers.get(TIME_HEADER)):
             self._on_time(now)
         result = envelope(response)  # the one error path of every client
         if response.status_code >= 400 or is_error(result):
-            raise EmulatorError(response.status_code, result.get("error"))
+            raise EmulatorError(response.status_code, result.get("error"), f"{method} {path}")
         return result["response"]
 
     async def available(self) -> bool:
@@ -126,6 +136,69 @@ class EmulatorClient:
             params["run_id"] = run_id
         return await self._call("GET", "/_emulator/events", params=params)
 
+    async def deliveries(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Webhook deliveries with their attempts, oldest first."""
+        params = {"run_id": run_id} if run_id is not None else {}
+        return await self._call("GET", "/_emulator/webhooks/deliveries", params=params)
+
+    async def runs(self) -> list[dict[str, Any]]:
+        """The runs of the key's project, oldest first."""
+        return await self._call("GET", f"{await self._project()}/experiment_runs",
+                                params={"descending": "false"})  # fmt: skip
+
+    async def run(self, name: str) -> dict[str, Any]:
+        """One run of the key's project, by name."""
+        path = f"{await self._project()}/experiment_runs/{name}"
+        return await self._call("GET", path, params={"identifier": "name"})
+
+    async def _project(self) -> str:
+        project = (await self._call("GET", "/api/v1/whoami"))["project_id"]
+        if not project:
+            raise EmulatorError(0, "this key belongs to no project; use a project's key")
+        return f"/api/v1/projects/{project}"
+
+    async def advance_until(
+        self,
+        done: Callable[[], Awaitable[bool]],
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 60.0,
+    ) -> None:
+        """Move simulated time on, in the way the clock's mode allows, until ``done()``.
+
+        ``auto``: wait for the server to go as far as it can; ``manual``: advance event by
+        event; ``realtime``: poll. Against a server without the control plane (the platform),
+        poll every ``poll_interval`` wall seconds. ``timeout`` bounds the wall time spent.
+        Raises ``RunWaitError`` when the timeout passes or nothing can move time on.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        simulated = await self.available()
+        last: tuple[Any, Any] | None = None
+        while not await done():
+            if loop.time() > deadline:
+                raise RunWaitError(f"not done after {timeout} s")
+            if not simulated:
+                await asyncio.sleep(poll_interval)
+                continue
+            clock = await self.clock()
+            if clock["mode"] == "auto":
+                # A settle waits for every run and delivery of the server, others' included;
+                # in short slices, ``done`` is asked again as soon as it may have changed.
+                await self.settle(timeout=SETTLE_SLICE)
+            elif clock["mode"] == "manual":
+                if clock["next_event_at"] is None:
+                    raise RunWaitError(
+                        f"nothing is scheduled on the manual clock at {clock['now']}"
+                    )
+                state = (clock["now"], clock["next_event_at"])
+                if state == last:
+                    raise RunWaitError(f"the clock makes no progress at {clock['now']}")
+                last = state
+                await self.advance(to=clock["next_event_at"])
+            else:
+                await asyncio.sleep(min(1.0, poll_interval / clock["speed"]))
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -136,9 +209,6 @@ class EmulatorClient:
         await self.aclose()
 
 
-SETTLE_SLICE = 0.25  # wall seconds
-
-
 async def wait_for_run(
     client: Any,
     run_name: str | None = None,
@@ -147,49 +217,28 @@ async def wait_for_run(
     timeout: float = 600.0,
     emulator: EmulatorClient | None = None,
 ) -> dict[str, Any]:
-    """The run once it is ``completed`` or ``failed``.
-
-    Against qcog-mock, time is the emulator's: in ``auto`` mode this waits for the run to go as
-    far as it can, in ``manual`` mode it advances the clock event by event, in ``realtime`` mode
-    it polls. Against another server it polls every ``poll_interval`` wall seconds. ``timeout``
-    bounds the wall time spent here.
-    """
+    """The run once it is ``completed`` or ``failed``, moving time on as
+    ``EmulatorClient.advance_until`` does (against another server: polling every
+    ``poll_interval`` wall seconds). ``timeout`` bounds the wall time spent here."""
     own = emulator is None
     emulator = emulator or EmulatorClient.for_client(client)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    run: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal run
+        result = await client.get_experiment_run(run_name)
+        if is_error(result):
+            raise RunWaitError(f"Could not read the run: {result['error']}")
+        run = result["response"]
+        return run["status"] in TERMINAL
+
     try:
-        simulated = await emulator.available()
-        last_clock: tuple[Any, Any] | None = None
-        while True:
-            result = await client.get_experiment_run(run_name)
-            if is_error(result):
-                raise RunWaitError(f"Could not read the run: {result['error']}")
-            run = result["response"]
-            if run["status"] in TERMINAL:
-                return run
-            if loop.time() > deadline:
-                raise RunWaitError(f"Run '{run['name']}' still {run['status']} after {timeout} s")
-            if not simulated:
-                await asyncio.sleep(poll_interval)
-                continue
-            clock = await emulator.clock()
-            if clock["mode"] == "auto":
-                # A settle waits for every run and delivery of the server, others' included;
-                # in short slices, this run is read again as soon as it has ended.
-                await emulator.settle(timeout=SETTLE_SLICE)
-            elif clock["mode"] == "manual":
-                if clock["next_event_at"] is None:
-                    raise RunWaitError(
-                        f"Run '{run['name']}' is {run['status']} with nothing scheduled"
-                    )
-                state = (clock["now"], clock["next_event_at"])
-                if state == last_clock:
-                    raise RunWaitError(f"The clock makes no progress at {clock['now']}")
-                last_clock = state
-                await emulator.advance(to=clock["next_event_at"])
-            else:
-                await asyncio.sleep(min(1.0, poll_interval / clock["speed"]))
+        await emulator.advance_until(finished, timeout=timeout, poll_interval=poll_interval)
+    except RunWaitError as error:
+        if not run:
+            raise
+        raise RunWaitError(f"Run '{run['name']}' is {run['status']}: {error}") from None
     finally:
         if own:
             await emulator.aclose()
+    return run

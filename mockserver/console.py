@@ -8,14 +8,16 @@ server answered. Errors are one line on stderr and exit status 1, never a traceb
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
-import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
+from qcog_mock.client._emulator import EmulatorClient, EmulatorError
 from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration
 from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, DEFAULT_PORT
@@ -68,44 +70,14 @@ def add_commands(commands: Any) -> None:
     deliveries.add_argument("--run", help="only this run's (by name)")
 
 
-class Server:
-    def __init__(self, url: str, api_key: str | None) -> None:
-        key = api_key or os.environ.get("QCOG_API_KEY") or DEFAULT_API_KEY
-        self.url = url.rstrip("/")
-        try:
-            self.http = httpx.Client(
-                base_url=self.url, headers={"Authorization": f"x-api-key {key}"}, timeout=600
-            )
-        except (httpx.InvalidURL, ValueError):
-            raise ConsoleError(
-                f"--url: {printable(url)!r} is not a URL such as {DEFAULTS['url']}"
-            ) from None
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            answer = self.http.request(method, path, **kwargs)
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
-            raise ConsoleError(
-                f"cannot reach {self.url} ({type(error).__name__}); is qcog-mock serve running?"
-            ) from None
-        try:
-            body = answer.json()
-        except ValueError:
-            body = {"detail": answer.text[:200]}
-        if answer.status_code >= 400:
-            detail = body.get("detail") if isinstance(body, dict) else body
-            raise ConsoleError(f"{method} {path} answered {answer.status_code}: {detail}")
-        return body
-
-    def project(self) -> str:
-        project = self.call("GET", "/api/v1/whoami")["project_id"]
-        if not project:
-            raise ConsoleError("this key belongs to no project; use a project's key")
-        return f"/api/v1/projects/{project}"
-
-    def run_named(self, name: str) -> dict[str, Any]:
-        path = f"{self.project()}/experiment_runs/{name}"
-        return self.call("GET", path, params={"identifier": "name"})
+def connect(url: str, api_key: str | None) -> EmulatorClient:
+    key = api_key or os.environ.get("QCOG_API_KEY") or DEFAULT_API_KEY
+    try:
+        return EmulatorClient(url, api_key=key, timeout=600)
+    except (httpx.InvalidURL, ValueError):
+        raise ConsoleError(
+            f"--url: {printable(url)!r} is not a URL such as {DEFAULTS['url']}"
+        ) from None
 
 
 def runs_table(runs: list[dict[str, Any]], clock: dict[str, Any]) -> str:
@@ -119,24 +91,23 @@ def runs_table(runs: list[dict[str, Any]], clock: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def show_runs(server: Server, args: argparse.Namespace) -> None:
-    stop = threading.Event()
+async def show_runs(server: EmulatorClient, args: argparse.Namespace) -> None:
     while True:
-        path = f"{server.project()}/experiment_runs"
-        runs = server.call("GET", path, params={"descending": "false"})
-        clock = server.call("GET", "/_emulator/clock")
+        runs = await server.runs()
+        clock = await server.clock()
         if args.json:
             print(json.dumps({"clock": clock, "runs": runs}, indent=2))
         else:
             table = printable(runs_table(runs, clock))
             print(("\033[2J\033[H" if args.watch else "") + table, flush=True)
-        if not args.watch or stop.wait(1.0):
+        if not args.watch:
             return
+        await asyncio.sleep(1.0)
 
 
-def show_run(server: Server, args: argparse.Namespace) -> None:
-    run = server.run_named(args.name)
-    events = server.call("GET", "/_emulator/events", params={"run_id": run["id"]})
+async def show_run(server: EmulatorClient, args: argparse.Namespace) -> None:
+    run = await server.run(args.name)
+    events = await server.events(run["id"])
     if args.json:
         print(json.dumps({"run": run, "events": events}, indent=2))
         return
@@ -152,16 +123,16 @@ def show_run(server: Server, args: argparse.Namespace) -> None:
         print(printable(f"  {event['time']}  {event['type']:<20} {extra}"))
 
 
-def clock(server: Server, args: argparse.Namespace) -> None:
+async def clock(server: EmulatorClient, args: argparse.Namespace) -> None:
     action = args.action or "show"
     if action == "advance":
-        state = server.call("POST", "/_emulator/clock/advance", json={"seconds": args.duration})
+        state = await server.advance(args.duration)
     elif action == "to":
-        state = server.call("POST", "/_emulator/clock/advance", json={"to": args.time})
+        state = await server.advance(to=args.time)
     elif action == "mode":
-        state = server.call("PUT", "/_emulator/clock", json={"mode": args.mode})
+        state = await server.set_mode(args.mode)
     else:
-        state = server.call("GET", "/_emulator/clock")
+        state = await server.clock()
     if args.json:
         print(json.dumps(state, indent=2))
     else:
@@ -169,9 +140,8 @@ def clock(server: Server, args: argparse.Namespace) -> None:
         print(f"{state['now']}  mode {state['mode']}  next event {upcoming}")
 
 
-def deliveries(server: Server, args: argparse.Namespace) -> None:
-    params = {"run_id": server.run_named(args.run)["id"]} if args.run else {}
-    found = server.call("GET", "/_emulator/webhooks/deliveries", params=params)
+async def deliveries(server: EmulatorClient, args: argparse.Namespace) -> None:
+    found = await server.deliveries((await server.run(args.run))["id"] if args.run else None)
     if args.json:
         print(json.dumps(found, indent=2))
         return
@@ -185,7 +155,12 @@ def deliveries(server: Server, args: argparse.Namespace) -> None:
         print(printable(line))
 
 
-COMMANDS = {"runs": show_runs, "run": show_run, "clock": clock, "deliveries": deliveries}
+COMMANDS: dict[str, Callable[[EmulatorClient, argparse.Namespace], Awaitable[None]]] = {
+    "runs": show_runs,
+    "run": show_run,
+    "clock": clock,
+    "deliveries": deliveries,
+}
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -193,20 +168,18 @@ def run_command(args: argparse.Namespace) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     try:
-        server = Server(args.url, args.api_key)
-    except ConsoleError as error:
-        print(f"qcog-mock {args.command}: {error}", file=sys.stderr)
-        return 1
-    try:
-        COMMANDS[args.command](server, args)
-    except ConsoleError as error:
+        asyncio.run(command(args))
+    except (ConsoleError, EmulatorError) as error:
         print(f"qcog-mock {args.command}: {printable(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
-    finally:
-        server.http.close()
     return 0
+
+
+async def command(args: argparse.Namespace) -> None:
+    async with connect(args.url, args.api_key) as server:
+        await COMMANDS[args.command](server, args)
 
 
 def printable(text: str) -> str:

@@ -21,10 +21,13 @@ from qcog_types.pytorch_models.hyperparameters import (
 from qcog_mock.client import (
     AdminClient,
     EmulatorClient,
+    EmulatorError,
     ExperimentClient,
     ProjectClient,
+    RunWaitError,
     wait_for_run,
 )
+from qcog_mock.mockserver.platform import Platform
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.client.conftest import KEY
 
@@ -362,6 +365,43 @@ async def test_wait_for_run_in_auto_mode_and_the_emulator_client(
     assert after["now"] == run["attempts"][-1]["ended_at"]
     assert (await emulator.reset())["reset"] is True
     assert await emulator.events() == []
+
+
+async def test_a_run_that_cannot_finish_is_reported_not_waited_for(
+    client: ExperimentClient, emulator: EmulatorClient, backend: Platform
+) -> None:
+    await client.project_client.upload_dataset(frame(), "data")
+    submitted = response(
+        await client.run_experiment(
+            "stuck", experiment_name="pytorch-models", environment_name="python3.12",
+            dataset_name="data", parameters={"hyperparameters": hyperparameters()},
+        )
+    )  # fmt: skip
+    with pytest.raises(RunWaitError, match=r"^Run 'stuck' is pending: not done after 0 s$"):
+        await wait_for_run(client, "stuck", timeout=0)  # a manual clock: nobody advanced it
+    # A run whose attempt the server has lost (its process cancelled behind its back): a
+    # manual clock with nothing scheduled can never finish it.
+    backend.engine.cancel(submitted["experiment_run"]["id"])
+    with pytest.raises(RunWaitError) as stuck:
+        await wait_for_run(client, "stuck")
+    assert str(stuck.value) == (
+        "Run 'stuck' is pending: nothing is scheduled on the manual clock at 2026-01-01T00:00:00Z"
+    )
+    with pytest.raises(RunWaitError, match=r"Could not read the run: .*not found"):
+        await wait_for_run(client, "no-such-run")
+
+
+async def test_the_emulator_client_reads_runs_and_deliveries(
+    client: ExperimentClient, emulator: EmulatorClient
+) -> None:
+    run = await trained_run(client)
+    assert [r["name"] for r in await emulator.runs()] == ["trained"]
+    assert (await emulator.run("trained"))["id"] == run["id"]
+    assert await emulator.deliveries(run["id"]) == []  # no webhook URL, no endpoint
+    with pytest.raises(EmulatorError) as missing:
+        await emulator.run("nope")
+    assert missing.value.status == 404 and "not found" in str(missing.value)
+    assert str(missing.value).startswith("GET /api/v1/projects/")
 
 
 # Client-side bad input ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -13,7 +14,8 @@ from qcog_mock.mockserver.console import printable
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread
-from tests.mockserver.helpers import KEY, hyperparameters
+from qcog_mock.mockserver.testing.story import Story
+from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters
 
 
 @pytest.fixture
@@ -36,12 +38,7 @@ def console(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
-async def test_runs_run_clock_and_deliveries(
-    server: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from qcog_mock.mockserver.testing.story import Story
-    from tests.mockserver.helpers import dataset_csv
-
+async def submit_a_job(server: str) -> None:
     async with Story.connect(f"{server}/api", KEY) as story:
         await story.upload("data", dataset_csv())
         await story.submit(
@@ -49,6 +46,10 @@ async def test_runs_run_clock_and_deliveries(
                             "retries": 1, "emulator": {"epoch_seconds": 1500}},
             webhook_url="http://127.0.0.1:9/hook",
         )  # fmt: skip
+
+
+def test_runs_run_clock_and_deliveries(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(submit_a_job(server))  # the commands run their own loop, as from a terminal
     options = ("--url", server, "--api-key", KEY)
     code, out, _ = console(capsys, "clock", "advance", "2h", *options)
     assert code == 0 and out.startswith("2026-01-01T02:00:00Z  mode manual")
