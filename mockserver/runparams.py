@@ -15,8 +15,8 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qcog_mock.mockserver.engine.faults import Fault, Integer
 from qcog_mock.mockserver.errors import Invalid, pydantic_problems
+from qcog_mock.mockserver.faults import Fault, Integer
 from qcog_mock.mockserver.settings import MAX_TIMEOUT_SECONDS
 from qcog_mock.trainer.hyperparameters import (
     PauliHSModelHyperparameters,

@@ -1,6 +1,6 @@
 """What a run's picture shows, apart from how it is drawn.
 
-The dashboard draws it as SVG (``svg.py``), the demo as a PNG (``testing/picture.py``): one
+The dashboard draws it as SVG (``svg.py``), the demo as a PNG (``cli/picture.py``): one
 figure, two renderings. Times are simulated hours since the run was submitted.
 """
 

@@ -35,9 +35,9 @@ from qcog_mock.mockserver.dashboard.access import (
     token_matches,
 )
 from qcog_mock.mockserver.dashboard.figure import run_figure
-from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
 from qcog_mock.mockserver.errors import Invalid, PlatformError
 from qcog_mock.mockserver.platform import Platform
+from qcog_mock.mockserver.rows import delivery_row, run_row
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")

@@ -19,7 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from qcog_mock.mockserver.clock import pause
-from qcog_mock.mockserver.engine.faults import Fault
+from qcog_mock.mockserver.faults import Fault
 
 # How many results a worker may have written that the engine has not yet committed. Each result
 # is at most one epoch, so at most this many checkpoint files lie ahead of the clock. 8 keeps a

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from qcog_mock.mockserver.clock import isoformat
-from qcog_mock.mockserver.engine.faults import Fault, FaultPlan
 from qcog_mock.mockserver.engine.protocol import (
     AttemptEnded,
     EpochDone,
@@ -27,6 +26,7 @@ from qcog_mock.mockserver.engine.protocol import (
     Results,
     WorkerResult,
 )
+from qcog_mock.mockserver.faults import Fault, FaultPlan
 
 
 def checkpoint_name(epoch: int) -> str:

@@ -25,8 +25,8 @@ from pathlib import Path
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.engine.executors import make_executor
-from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.errors import PlatformError
+from qcog_mock.mockserver.faults import ServerFaults
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.catalog import Catalog
 from qcog_mock.mockserver.platform.control import Control

@@ -11,8 +11,8 @@ from time import monotonic
 from typing import Any
 
 from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
-from qcog_mock.mockserver.engine.faults import ServerFaults
 from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound, TooBusy
+from qcog_mock.mockserver.faults import ServerFaults
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store

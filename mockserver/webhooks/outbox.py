@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
 from qcog_mock.mockserver.documents import Delivery, Run, load_run
-from qcog_mock.mockserver.engine.faults import FaultPlan, ServerFaults, WebhookFaultType
 from qcog_mock.mockserver.errors import NotFound
+from qcog_mock.mockserver.faults import FaultPlan, ServerFaults, WebhookFaultType
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.events import is_webhook_event

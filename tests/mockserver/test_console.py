@@ -10,7 +10,7 @@ import pytest
 
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.cli import main
-from qcog_mock.mockserver.console import printable
+from qcog_mock.mockserver.cli.console import printable
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qcog_mock.mockserver.testing.demo import main, sparkline
+from qcog_mock.mockserver.cli.demo import main, sparkline
 
 
 async def test_the_demo_tells_a_four_attempt_story(

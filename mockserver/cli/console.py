@@ -13,14 +13,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from qcog_mock.client._emulator import EmulatorClient, EmulatorError
 from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration
-from qcog_mock.mockserver.dashboard.views import delivery_row, run_row
+from qcog_mock.mockserver.rows import delivery_row, run_row
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, DEFAULT_PORT
+
+if TYPE_CHECKING:  # the client (httpx) is imported when a command runs: --help stays quick
+    from qcog_mock.client._emulator import EmulatorClient
 
 
 class ConsoleError(Exception):
@@ -71,6 +71,10 @@ def add_commands(commands: Any) -> None:
 
 
 def connect(url: str, api_key: str | None) -> EmulatorClient:
+    import httpx
+
+    from qcog_mock.client._emulator import EmulatorClient
+
     key = api_key or os.environ.get("QCOG_API_KEY") or DEFAULT_API_KEY
     try:
         return EmulatorClient(url, api_key=key, timeout=600)
@@ -167,6 +171,8 @@ def run_command(args: argparse.Namespace) -> int:
     for name, default in DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
+    from qcog_mock.client._emulator import EmulatorError
+
     try:
         asyncio.run(command(args))
     except (ConsoleError, EmulatorError) as error:

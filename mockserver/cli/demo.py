@@ -21,12 +21,12 @@ import httpx
 import torch
 
 from qcog_mock.mockserver.app import create_app
+from qcog_mock.mockserver.cli.picture import draw_run
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.dashboard.pages import login_url
 from qcog_mock.mockserver.documents import TERMINAL
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.picture import draw_run
 from qcog_mock.mockserver.testing.servers import serve_in_thread, stopped_by_signals
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters

@@ -1,0 +1,5 @@
+import sys
+
+from qcog_mock.mockserver.cli.main import main
+
+main(sys.argv[1:])

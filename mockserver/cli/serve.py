@@ -1,0 +1,129 @@
+"""``qcog-mock serve``: the emulator over HTTP, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+
+from qcog_mock.mockserver.clock import isoformat
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.webhooks.signing import is_loopback
+
+MIB = 1024 * 1024
+
+
+def serve(args: argparse.Namespace) -> None:
+    import torch
+    import uvicorn
+
+    from qcog_mock.mockserver.api.edge import http_protocol
+    from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.dashboard.pages import login_url
+    from qcog_mock.mockserver.platform import DataDirInUse
+
+    settings = Settings.from_environment(
+        data_dir=args.data_dir,
+        clock=args.clock,
+        speed=args.speed,
+        epoch_seconds=args.epoch_seconds,
+        start_time=args.start_time,
+        max_upload_bytes=int(args.max_upload_mb * MIB),
+        webhook_urls=tuple(args.webhook_url),
+        webhook_secret=args.webhook_secret,
+        webhook_checkpoints=args.webhook_checkpoints or None,
+        allow_remote_webhooks=args.allow_remote_webhooks or None,
+        dataset_roots=tuple(args.dataset_root) or None,
+        allowed_hosts=(args.host, *args.allowed_host),
+        exposed=not is_loopback(args.host) and not args.allow_default_credentials,
+        admin_username=args.admin_username,
+        admin_password=args.admin_password,
+        max_json_bytes=int(args.max_json_mb * MIB),
+        workers=args.workers,
+        executor=args.executor,
+        worker_wall_seconds=args.worker_timeout,
+        keep_checkpoints=args.keep_checkpoints,
+        worker_threads=args.torch_threads,
+    )
+    check_exposure(args.host, settings, args.allow_default_credentials)
+    raise_open_files_limit()
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # Process-wide settings belong to the process that serves. Training happens in workers;
+    # what the server itself computes (inferences) uses the same number of threads.
+    torch.set_num_threads(args.torch_threads)
+    try:
+        app = create_app(settings=settings)
+    except DataDirInUse as error:
+        raise SystemExit(f"qcog-mock serve: {error}") from None
+    backend = app.state.platform
+    for key in backend.revoked_keys:
+        print(
+            f"qcog-mock serve: revoked the well-known API key '{key}' that {args.data_dir} kept "
+            "from an earlier serve with the defaults: it never works beyond loopback.",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(f"qcog-mock listening on http://{args.host}:{args.port}/api/v1", flush=True)
+    print(
+        f"  clock: {backend.clock.mode} at {isoformat(backend.clock.now())}  "
+        f"data: {args.data_dir.resolve()}",
+        flush=True,
+    )
+    print(f"  API key: {settings.api_key}   (export QCOG_API_KEY={settings.api_key})", flush=True)
+    print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
+    print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
+    print(f"  dashboard: {login_url(app, f'http://{args.host}:{args.port}')}", flush=True)
+    # uvicorn stops on SIGINT and SIGTERM (its handlers replace an inherited "ignore"); a
+    # request still open then gets 2 s, and the lifespan's end closes the platform.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=2,
+        http=http_protocol(),  # a connection has 10 s to send a request's head
+    )
+
+
+def raise_open_files_limit() -> None:
+    """As many connections as the system lets this process hold: a client that opens many
+    and sends nothing (slowloris) then meets the hard limit, not the usual soft 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def check_exposure(host: str, settings: Settings, allow_defaults: bool) -> None:
+    """Beyond loopback, say so loudly, and refuse the well-known credentials unless told."""
+    if is_loopback(host):
+        return
+    print(
+        f"WARNING: qcog-mock listens on {host}, beyond this machine: anyone who can reach it and "
+        "holds a key can train, read and delete. Bind 127.0.0.1 unless you mean it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    defaults = settings.default_credentials
+    if defaults and not allow_defaults:
+        raise SystemExit(
+            f"qcog-mock serve: refusing to listen on {host} with {' and '.join(defaults)}; set "
+            "QCOG_API_KEY and --admin-username/--admin-password (or QCOG_MOCK_ADMIN_USERNAME/"
+            "QCOG_MOCK_ADMIN_PASSWORD), or pass --allow-default-credentials."
+        )
+
+
+def end_process() -> None:
+    """End a server process once it has stopped cleanly: its platform is closed, its workers
+    are gone and its files are written, so the interpreter's own teardown (about 1.3 s with
+    torch loaded, most of a stop's time) has nothing left to do. Streams and logs are flushed
+    first; ``main`` ends this way only for the commands that serve."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
