@@ -7,6 +7,7 @@ apply here?"; the engine and the webhook outbox record what they inject in the t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -116,8 +117,20 @@ class FaultPlan:
                 found = fault
         return found
 
-    def webhook(self, kind: WebhookFaultType) -> list[WebhookFault]:
-        return [f for f in self.faults if isinstance(f, WebhookFault) and f.type == kind]
+    def webhook(
+        self, kind: WebhookFaultType, *, age: float, count: Callable[[], int]
+    ) -> WebhookFault | None:
+        """The first ``kind`` fault in force for a run ``age`` simulated seconds old: within
+        its ``seconds`` of the run's submission, or while ``count()`` (the run's messages or
+        delivery attempts so far, as the outbox counts them for ``kind``) is below ``first``."""
+        for fault in self.faults:
+            if not isinstance(fault, WebhookFault) or fault.type != kind:
+                continue
+            if fault.seconds is not None and age < fault.seconds:
+                return fault
+            if fault.first is not None and count() < fault.first:
+                return fault
+        return None
 
 
 class ServerFaults:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qcog_mock.mockserver.clock import SimulatedClock
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
     kind TEXT NOT NULL,
@@ -349,3 +351,12 @@ class Store:
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                 (key, _dump(value)),
             )
+
+    # The simulated clock, kept across restarts ----------------------------------------------
+
+    def save_clock(self, clock: SimulatedClock) -> None:
+        self.set_setting("clock", {"now": clock.now(), "mode": clock.mode, "speed": clock.speed})
+
+    def saved_clock(self) -> SimulatedClock | None:
+        saved = self.setting("clock")
+        return SimulatedClock(saved["now"], saved["mode"], saved["speed"]) if saved else None

@@ -1,15 +1,15 @@
 """The attempt engine: scheduling attempts and committing what their workers compute.
 
-The README's "Runs, attempts and the retry rule" section is the specification; ``retry.py``
-holds the rule, ``mockserver/faults.py`` what goes wrong on purpose, ``worker.py`` the training
-of one attempt in a worker process. Each attempt is also a simulation process here, the
-attempt's committer: it starts the worker, then takes the worker's results one by one — waiting,
-with the clock held, for a result not yet computed — and commits each at its simulated time.
-Workers compute ahead and in parallel; the clock never passes a time a worker may still produce
-an event for, so timelines are those of serial execution. Attempts end ``completed``, ``timed_out``, ``crashed`` (also when the
-worker dies or exceeds the wall-time guard, or the executor fails in any way) or ``cancelled``
-(the worker is stopped). No failure of the executor escapes an attempt: each is a crashed
-attempt with its reason, retried as the rule says, so no run stays ``running`` with nothing
+The README's "Runs, attempts and the retry rule" section is the specification; ``retry.py`` holds
+the rule, ``mockserver/faults.py`` what goes wrong on purpose, ``worker.py`` the training of one
+attempt in a worker process. Each attempt is also a simulation process here, the attempt's
+committer: it starts the worker, then takes the worker's results one by one — waiting, with the
+clock held, for a result not yet computed — and commits each at its simulated time. Workers compute
+ahead and in parallel; the clock never passes a time a worker may still produce an event for, so
+timelines are those of serial execution. Attempts end ``completed``, ``timed_out``, ``crashed``
+(also when the worker dies or exceeds the wall-time guard, or the executor fails in any way) or
+``cancelled`` (the worker is stopped). No failure of the executor escapes an attempt: each is a
+crashed attempt with its reason, retried as the rule says, so no run stays ``running`` with nothing
 computing it (``stranded`` checks that).
 """
 

@@ -107,14 +107,9 @@ class Platform:
     def _start(self) -> None:
         """Build the engine and the resources on the store's state (at start and after reset)."""
         s, store = self.settings, self.store
-        saved = store.setting("clock")
-        self.clock = (
-            SimulatedClock(saved["now"], saved["mode"], saved["speed"])
-            if saved
-            else SimulatedClock(s.start_time, s.clock, s.speed)
-        )
+        self.clock = store.saved_clock() or SimulatedClock(s.start_time, s.clock, s.speed)
         self.sim = Simulation(self.clock)
-        self.sim.on_time_change = lambda _: self._save_clock()
+        self.sim.on_time_change = lambda _: store.save_clock(self.clock)
         self.timeline = Timeline(store, self.clock)
         self.server_faults = ServerFaults(store)
         self.engine = Engine(
@@ -136,12 +131,8 @@ class Platform:
         self.catalog = Catalog(shared)
         self.datasets = Datasets(shared)
         self.deployments = Deployments(shared, self.timeline, self.cache)
-        self.runs = Runs(
-            shared, self.identity, self.engine, self.timeline, self.deployments.remove_for_run
-        )
-        self.control = Control(
-            s, store, self.clock, self.sim, self.server_faults, self.webhooks, self._save_clock
-        )
+        self.runs = Runs(shared, self.identity, self.engine, self.timeline, self.deployments)
+        self.control = Control(s, store, self.clock, self.sim, self.server_faults, self.webhooks)
         if store.setting("seeded") is None:
             self.identity.seed()
             self.catalog.seed()
@@ -179,10 +170,6 @@ class Platform:
                 endpoints.append(url)
         self.store.set_setting("webhook_endpoints", endpoints)
         return endpoints
-
-    def _save_clock(self) -> None:
-        state = {"now": self.clock.now(), "mode": self.clock.mode, "speed": self.clock.speed}
-        self.store.set_setting("clock", state)
 
     def _stop(self) -> None:
         self.sim.close()

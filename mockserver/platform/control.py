@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any
@@ -29,7 +29,6 @@ class Control:
         sim: Simulation,
         server_faults: ServerFaults,
         webhooks: Webhooks,
-        save_clock: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -37,7 +36,6 @@ class Control:
         self.sim = sim
         self.server_faults = server_faults
         self.webhooks = webhooks
-        self.save_clock = save_clock
         # Advance and settle hold a server thread until the clock has moved; a few at once.
         self._blocking = threading.BoundedSemaphore(settings.max_blocking_control_calls)
 
@@ -91,7 +89,7 @@ class Control:
             while self.webhooks.sender.busy():
                 self.webhooks.sender.drain()
                 self.sim.advance_to(target)
-        self.save_clock()
+        self.store.save_clock(self.clock)
         return self.clock_state()
 
     def settle(self, timeout: float) -> dict[str, Any]:
@@ -103,7 +101,7 @@ class Control:
             while settled and self.webhooks.sender.busy():  # deliveries in flight: answered
                 left = max(0.0, deadline - monotonic())
                 settled = self.webhooks.sender.drain(left) and self.sim.settle(left)
-        self.save_clock()
+        self.store.save_clock(self.clock)
         return {**self.clock_state(), "settled": settled}
 
     def set_clock_mode(self, mode: str, speed: float | None) -> dict[str, Any]:
@@ -112,7 +110,7 @@ class Control:
         except ValueError as error:
             raise Invalid(f"mode: {error}") from None
         self.sim.wake()
-        self.save_clock()
+        self.store.save_clock(self.clock)
         return self.clock_state()
 
     # Fault plans ----------------------------------------------------------------------------

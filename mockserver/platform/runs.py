@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from qcog_mock.mockserver.documents import Run, load_checkpoints
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
+from qcog_mock.mockserver.platform.deployments import Deployments
 from qcog_mock.mockserver.platform.identity import Identity
 from qcog_mock.mockserver.platform.shared import Shared, check_name, check_page
 from qcog_mock.mockserver.platform.timeline import Timeline
@@ -27,14 +27,14 @@ class Runs:
         identity: Identity,
         engine: Engine,
         timeline: Timeline,
-        on_removed: Callable[[str], None],
+        deployments: Deployments,
     ) -> None:
         self.shared = shared
         self.store = shared.store
         self.identity = identity
         self.engine = engine
         self.timeline = timeline
-        self.on_removed = on_removed  # what else goes with a run (its deployments)
+        self.deployments = deployments  # they go with their run
 
     def _lookup(self, project_id: str, value: str, identifier: str = "id") -> Run:
         doc = self.shared.lookup("run", "Experiment run", value, identifier, project_id)
@@ -150,7 +150,7 @@ class Runs:
             self.engine.cancel(run.id)  # stopped first: its attempt ends "cancelled"
         doc = self.store.get("run", run.id)
         run = Run.from_doc(doc) if doc is not None else run
-        self.on_removed(run.id)
+        self.deployments.remove_for_run(run.id)
         self.store.delete("run", run.id)
         self.store.delete_checkpoints(run.id)
         self.shared.files.delete_run(run.id)

@@ -18,7 +18,7 @@ from qcog_mock.mockserver import jsontext
 from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
 from qcog_mock.mockserver.documents import Delivery, Run, load_run
 from qcog_mock.mockserver.errors import NotFound
-from qcog_mock.mockserver.faults import FaultPlan, ServerFaults, WebhookFaultType
+from qcog_mock.mockserver.faults import FaultPlan, ServerFaults, WebhookFault, WebhookFaultType
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
@@ -73,7 +73,7 @@ class Webhooks:
     def _plan(self, run: Run) -> FaultPlan:
         return self.server_faults.for_run(run.params.faults)
 
-    def _injected(self, run: Run, fault: Any, message_id: str) -> None:
+    def _injected(self, run: Run, fault: WebhookFault, message_id: str) -> None:
         self.timeline.emit("fault.injected", run, fault=fault.model_dump(), message_id=message_id)
 
     def on_event(self, seq: int, event: dict[str, Any], run: Run | None) -> None:
@@ -182,29 +182,24 @@ class Webhooks:
         *,
         messages: bool = False,
         before: int | None = None,
-    ) -> Any:
-        """The run's ``kind`` fault that applies now, if any.
+    ) -> WebhookFault | None:
+        """The run's ``kind`` fault that applies now, if any (the plan decides; this counts).
 
         ``first`` counts the run's messages (``messages=True``; those before event ``before``)
         or its delivery attempts.
         """
-        for fault in plan.webhook(kind):
-            if fault.seconds is not None and self.sim.clock.now() - run.created_at < fault.seconds:
-                return fault
-            if fault.first is not None:
-                deliveries = [
-                    d
-                    for d in self.store.deliveries(run_id=run.id)
-                    if before is None or d["event_seq"] < before
-                ]
-                done = (
-                    len({d["message_id"] for d in deliveries})
-                    if messages
-                    else sum(len(d["attempts"]) for d in deliveries)
-                )
-                if done < fault.first:
-                    return fault
-        return None
+
+        def count() -> int:
+            deliveries = [
+                d
+                for d in self.store.deliveries(run_id=run.id)
+                if before is None or d["event_seq"] < before
+            ]
+            if messages:
+                return len({d["message_id"] for d in deliveries})
+            return sum(len(d["attempts"]) for d in deliveries)
+
+        return plan.webhook(kind, age=self.sim.clock.now() - run.created_at, count=count)
 
     def _attempt(self, delivery: Delivery) -> None:
         """One attempt: an injected failure, recorded at once, or a POST handed to the sender.

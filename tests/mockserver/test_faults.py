@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.faults import FaultPlan, WebhookFault, WebhookFaultType, parse_faults
 from qcog_mock.mockserver.platform import Platform as Emulator
 from tests.mockserver.helpers import Platform
 
@@ -129,3 +130,28 @@ async def test_bad_run_faults_are_rejected_at_submission(platform: Platform) -> 
     body = platform.run_body(dataset, emulator={"faults": [{"type": "slow", "from_epoch": 2}]})
     response = await platform.client.post(f"{platform.project}/experiment_runs", json=body)
     assert response.status_code == 422 and "epoch_seconds" in response.json()["detail"]
+
+
+def test_the_plan_decides_which_webhook_fault_is_in_force() -> None:
+    plan = FaultPlan.of(
+        parse_faults([{"type": "webhook_down", "first": 2, "status": 500}]),
+        parse_faults([
+            {"type": "webhook_down", "seconds": 60},
+            {"type": "webhook_delay", "first": 1, "delay_seconds": 30},
+        ]),
+    )  # fmt: skip
+    counted: list[int] = []
+
+    def in_force(kind: WebhookFaultType, age: float, count: int) -> WebhookFault | None:
+        return plan.webhook(kind, age=age, count=lambda: counted.append(count) or count)
+
+    # The run's own fault first; it holds while fewer than `first` were counted.
+    assert getattr(in_force("webhook_down", age=120, count=1), "status", None) == 500
+    # Counted out: the server-wide one holds within its seconds of the submission only.
+    assert getattr(in_force("webhook_down", age=30, count=2), "seconds", None) == 60
+    assert in_force("webhook_down", age=60, count=2) is None
+    assert in_force("webhook_timeout", age=0, count=0) is None  # none of that kind
+    counted.clear()
+    assert getattr(in_force("webhook_delay", age=0, count=0), "delay_seconds", None) == 30
+    assert counted == [0]  # counted (a store read) only for a fault that counts
+    assert FaultPlan().webhook("webhook_delay", age=0, count=lambda: 0) is None
