@@ -11,19 +11,25 @@ Given ``H = V diag(λ) Vᴴ`` and upstream gradients ``ḡ_λ``, ``Ḡ_V``:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
 class _BroadenedEigh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hamiltonian: torch.Tensor, eps: float):
+    def forward(
+        ctx: Any, hamiltonian: torch.Tensor, eps: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         eigenvalues, eigenvectors = torch.linalg.eigh(hamiltonian)
         ctx.save_for_backward(eigenvalues, eigenvectors)
         ctx.eps = eps
         return eigenvalues, eigenvectors
 
     @staticmethod
-    def backward(ctx, grad_values, grad_vectors):
+    def backward(
+        ctx: Any, grad_values: torch.Tensor | None, grad_vectors: torch.Tensor | None
+    ) -> tuple[torch.Tensor, None]:
         eigenvalues, eigenvectors = ctx.saved_tensors
         vh = eigenvectors.mH
         if grad_vectors is not None:
@@ -48,14 +54,14 @@ class _BroadenedGroundState(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hamiltonian: torch.Tensor, eps: float):
+    def forward(ctx: Any, hamiltonian: torch.Tensor, eps: float) -> torch.Tensor:
         eigenvalues, eigenvectors = torch.linalg.eigh(hamiltonian)
         ctx.save_for_backward(eigenvalues, eigenvectors)
         ctx.eps = eps
         return eigenvectors[..., 0]
 
     @staticmethod
-    def backward(ctx, grad_state):
+    def backward(ctx: Any, grad_state: torch.Tensor) -> tuple[torch.Tensor, None]:
         eigenvalues, eigenvectors = ctx.saved_tensors
         ground = eigenvectors[..., 0]
         projected = (eigenvectors.mH @ grad_state.unsqueeze(-1)).squeeze(-1)  # c = Vᴴ g

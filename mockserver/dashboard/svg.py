@@ -115,7 +115,9 @@ def timeline(figure: RunFigure) -> str:
     )
 
 
-def _polylines(values: list[float], x: Callable[[float], float], y: Callable[[float], float]):
+def _polylines(
+    values: list[float], x: Callable[[float], float], y: Callable[[float], float]
+) -> Iterator[list[str]]:
     """One polyline per stretch of finite values (a NaN loss breaks the curve)."""
     stretch: list[str] = []
     for epoch, value in enumerate(values, start=1):

@@ -299,7 +299,9 @@ class _Session:
             _compare(where, name, expected, runs[name], events, self.receiver)
 
 
-def _fail(where: str, name: str, what: str, expected: Any, actual: Any, events: list[dict]) -> None:
+def _fail(
+    where: str, name: str, what: str, expected: Any, actual: Any, events: list[dict[str, Any]]
+) -> None:
     tail = "\n".join(f"    {e['time']}  {e['type']}" for e in events[-8:])
     raise ScenarioError(
         f"At {where}, run '{name}': {what}\n  expected: {expected!r}\n  actual:   {actual!r}\n"
@@ -308,7 +310,7 @@ def _fail(where: str, name: str, what: str, expected: Any, actual: Any, events: 
 
 
 def _compare(
-    where: str, name: str, expected: Expectation, run: dict[str, Any], events: list[dict],
+    where: str, name: str, expected: Expectation, run: dict[str, Any], events: list[dict[str, Any]],
     receiver: WebhookReceiver | None,
 ) -> None:  # fmt: skip
     def check(what: str, want: Any, got: Any) -> None:

@@ -102,7 +102,9 @@ class WebhookReceiver:
     def types(self, run_id: str | None = None) -> list[str]:
         return [e["type"] for e in self.events if run_id in (None, e["data"]["run"]["id"])]
 
-    def wait_for(self, type_: str, *, run_id: str | None = None, timeout: float = 30.0) -> dict:
+    def wait_for(
+        self, type_: str, *, run_id: str | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """The first verified event of ``type_`` (for ``run_id``), waiting up to ``timeout`` s."""
 
         def found() -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from qcog_mock.mockserver.clock import wall_time
@@ -52,7 +53,9 @@ class VerificationError(Exception):
     pass
 
 
-def verify(secret: str, headers: Mapping[str, str], body: str, now: float | None = None) -> dict:
+def verify(
+    secret: str, headers: Mapping[str, str], body: str, now: float | None = None
+) -> dict[str, Any]:
     """The parsed payload of a genuine delivery; ``VerificationError`` otherwise."""
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
