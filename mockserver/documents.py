@@ -1,7 +1,10 @@
-"""Typed documents of the engine's resources: runs, attempts, checkpoints, webhook deliveries.
+"""Typed documents of the platform's resources: runs, attempts, checkpoints, webhook deliveries,
+datasets.
 
-Times are float seconds of simulated time; ISO text is made only at the edge, by ``public()``.
-Each document is stored as one JSON object (``to_doc`` / ``from_doc``). The run status machine is
+Times are float seconds of simulated time; ISO text is made only at the edge, by ``public()``
+(datasets keep the ISO text they have always been stored with). Each document is stored as one
+JSON object (``to_doc`` / ``from_doc``); ``public()`` gives the API's response model, so the
+document and the schema cannot drift. The run status machine is
 ``RUN_TRANSITIONS``: the only way a status changes is ``Run.move_to``.
 """
 
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.runparams import RunParams
 from qcog_mock.mockserver.store import Store
@@ -228,7 +232,44 @@ class Delivery:
         return view
 
 
-# Persistence of runs and checkpoints (documents in the store's tables) ------------------------
+@dataclass
+class Dataset:
+    """A project's CSV: its shape, its size and where it came from."""
+
+    id: str
+    name: str
+    description: str | None
+    project_id: str
+    configuration: dict[str, Any]
+    number_of_rows: int
+    number_of_columns: int
+    columns: list[str]
+    created_at: str
+    updated_at: str
+    format: str = "csv"
+    size_bytes: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Dataset:
+        return cls(**doc)
+
+    def public(self) -> schemas.Dataset:
+        return schemas.Dataset(**asdict(self))
+
+    def summary(self) -> dict[str, Any]:
+        """How ``whoami`` lists it."""
+        return {"id": self.id, "name": self.name, "description": self.description}
+
+
+# Persistence (documents in the store's tables) ------------------------------------------------
+
+
+def load_dataset(store: Store, dataset_id: str) -> Dataset | None:
+    doc = store.get("dataset", dataset_id)
+    return Dataset.from_doc(doc) if doc is not None else None
 
 
 def load_run(store: Store, run_id: str) -> Run | None:

@@ -15,7 +15,7 @@ import os
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pandas as pd
 import torch
@@ -53,7 +53,7 @@ class Files:
     def load_checkpoint(self, run_id: str, name: str) -> dict[str, Any]:
         return torch.load(self.checkpoint(run_id, name), weights_only=True)
 
-    def receive_dataset(self, dataset_id: str, stream: BinaryIO, limit: int) -> dict[str, Any]:
+    def receive_dataset(self, dataset_id: str, stream: BinaryIO, limit: int) -> CsvShape:
         """Store a CSV as the dataset's file and return its shape; nothing is kept if it is bad
         or larger than ``limit`` bytes."""
         path = self.dataset(dataset_id)
@@ -120,8 +120,13 @@ def _copy_limited(stream: BinaryIO, path: Path, limit: int) -> None:
             out.write(chunk)
 
 
-def inspect_csv(path: Path) -> dict[str, Any]:
-    """Rows, columns and their names; ``Invalid`` naming what is wrong with the file."""
+class CsvShape(NamedTuple):
+    rows: int
+    columns: list[str]
+
+
+def inspect_csv(path: Path) -> CsvShape:
+    """Rows and column names; ``Invalid`` naming what is wrong with the file."""
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         header = next(csv.reader(handle), None)
     if not header:
@@ -139,4 +144,4 @@ def inspect_csv(path: Path) -> dict[str, Any]:
         rows = len(pd.read_csv(path, usecols=[0]))
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise Invalid(f"file: not a readable CSV file: {error}") from None
-    return {"number_of_rows": rows, "number_of_columns": len(header), "columns": header}
+    return CsvShape(rows, header)

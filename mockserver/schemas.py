@@ -194,6 +194,10 @@ class Dataset(_Open):
     number_of_rows: int
     number_of_columns: int
     columns: list[str]
+    created_at: str
+    updated_at: str
+    format: str
+    size_bytes: int
 
 
 class Attempt(_Open):

@@ -37,19 +37,20 @@ def list_datasets(
     body: Annotated[dict[str, Any], Depends(json_body)],
     limit: str | None = None,
     skip: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[schemas.Dataset]:
     limit_value = body.get("limit", number("limit", limit, 100))
     skip_value = body.get("skip", number("skip", skip, 0))
-    return platform.datasets.page(
+    found = platform.datasets.page(
         pid, number("limit", limit_value, 100), number("skip", skip_value, 0)
     )
+    return [dataset.public() for dataset in found]
 
 
 @router.post("", response_model=schemas.Dataset, status_code=201)
 def create_dataset(
     pid: ProjectIdDep, body: schemas.DatasetCreate, platform: PlatformDep
-) -> dict[str, Any]:
-    return platform.datasets.create(pid, body.model_dump())
+) -> schemas.Dataset:
+    return platform.datasets.create(pid, body).public()
 
 
 @router.post(
@@ -68,7 +69,7 @@ def upload_dataset(
     override: str | None = None,
     chunk_size: str | None = None,
     description: str | None = None,
-) -> dict[str, Any]:
+) -> schemas.Dataset:
     return platform.datasets.upload(
         pid,
         name,
@@ -77,11 +78,11 @@ def upload_dataset(
         override=flag("override", override, False),
         description=description,
         configuration_version=configuration_version,
-    )
+    ).public()
 
 
 @router.get("/{value}", response_model=schemas.Dataset)
 def get_dataset(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
-) -> dict[str, Any]:
-    return platform.datasets.get(pid, value, identifier)
+) -> schemas.Dataset:
+    return platform.datasets.get(pid, value, identifier).public()

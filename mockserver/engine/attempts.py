@@ -33,6 +33,7 @@ from qcog_mock.mockserver.documents import (
     Outcome,
     Run,
     load_checkpoints,
+    load_dataset,
     load_run,
     save_run,
 )
@@ -263,7 +264,7 @@ class Engine:
         generation = int(self.store.setting("attempt_generation") or 0) + 1
         self.store.set_setting("attempt_generation", generation)
         folder = self.files.make_attempt_folder(run.id, number, generation)
-        dataset = self.store.get("dataset", run.dataset_id)
+        dataset = load_dataset(self.store, run.dataset_id)
         return AttemptJob(
             run_id=run.id,
             number=number,
@@ -405,10 +406,9 @@ class Engine:
             return params.emulator.epoch_seconds
         if self.settings.epoch_seconds is not None:
             return self.settings.epoch_seconds
-        dataset = self.store.get("dataset", run.dataset_id) or {"number_of_rows": 0}
-        return costmodel.epoch_seconds(
-            params.hyperparameters, int(dataset["number_of_rows"]), params.cpu_count
-        )
+        dataset = load_dataset(self.store, run.dataset_id)
+        rows = dataset.number_of_rows if dataset is not None else 0
+        return costmodel.epoch_seconds(params.hyperparameters, rows, params.cpu_count)
 
     def _resume_time(self, run_id: str, attempt: Attempt) -> float:
         """Where an interrupted attempt's next epoch starts: its last checkpoint, or its start."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+from qcog_mock.mockserver.documents import Dataset
 from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, taken
+from qcog_mock.mockserver.schemas import DatasetCreate
 
 
 class Datasets:
@@ -13,11 +15,13 @@ class Datasets:
         self.shared = shared
         self.store = shared.store
 
-    def page(self, project_id: str, limit: int, skip: int) -> list[dict[str, Any]]:
-        return page(self.store.documents("dataset", project_id), limit, skip)
+    def page(self, project_id: str, limit: int, skip: int) -> list[Dataset]:
+        docs = page(self.store.documents("dataset", project_id), limit, skip)
+        return [Dataset.from_doc(doc) for doc in docs]
 
-    def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
-        return self.shared.lookup("dataset", "Dataset", value, identifier, project_id)
+    def get(self, project_id: str, value: str, identifier: str) -> Dataset:
+        doc = self.shared.lookup("dataset", "Dataset", value, identifier, project_id)
+        return Dataset.from_doc(doc)
 
     def upload(
         self,
@@ -29,7 +33,7 @@ class Datasets:
         override: bool = False,
         description: str | None = None,
         configuration_version: str = "0.0.1",
-    ) -> dict[str, Any]:
+    ) -> Dataset:
         check_name("name", name)
         if format.lower() != "csv":
             raise Invalid(f"format: '{format}' is not supported; upload a CSV file (format=csv).")
@@ -44,9 +48,9 @@ class Datasets:
         }
         return self._receive(project_id, name, description, configuration, stream, override)
 
-    def create(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        name = check_name("name", body.get("name"))
-        configuration = dict(body.get("configuration") or {})
+    def create(self, project_id: str, body: DatasetCreate) -> Dataset:
+        name = check_name("name", body.name)
+        configuration = dict(body.configuration)
         # Older clients send provider/version instead of conf_name/conf_version.
         configuration.setdefault("conf_name", configuration.pop("provider", "modal"))
         configuration.setdefault("conf_version", configuration.pop("version", "0.0.1"))
@@ -62,11 +66,10 @@ class Datasets:
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
         source = self.shared.local_file(location, "configuration.dataset_location")
-        override = bool(body.get("override"))
-        self.shared.replaceable("dataset", "Dataset", project_id, name, override)
+        self.shared.replaceable("dataset", "Dataset", project_id, name, body.override)
         with source.open("rb") as stream:
             return self._receive(
-                project_id, name, body.get("description"), configuration, stream, override
+                project_id, name, body.description, configuration, stream, body.override
             )
 
     def _receive(
@@ -77,23 +80,25 @@ class Datasets:
         configuration: dict[str, Any],
         stream: BinaryIO,
         override: bool,
-    ) -> dict[str, Any]:
+    ) -> Dataset:
         dataset_id = self.shared.new_id()
         files = self.shared.files
         shape = files.receive_dataset(dataset_id, stream, self.shared.settings.max_upload_bytes)
         now = self.shared.now()
-        doc = {
-            "id": dataset_id,
-            "name": name,
-            "description": description,
-            "project_id": project_id,
-            "configuration": configuration,
-            "format": "csv",
-            **shape,
-            "size_bytes": files.dataset(dataset_id).stat().st_size,
-            "created_at": now,
-            "updated_at": now,
-        }
+        dataset = Dataset(
+            id=dataset_id,
+            name=name,
+            description=description,
+            project_id=project_id,
+            configuration=configuration,
+            number_of_rows=shape.rows,
+            number_of_columns=len(shape.columns),
+            columns=shape.columns,
+            created_at=now,
+            updated_at=now,
+            format="csv",
+            size_bytes=files.dataset(dataset_id).stat().st_size,
+        )
         # Checked again as the document is written: another upload of the name may have landed
         # while this one was received. The file of a replaced dataset stays: runs that trained
         # on it keep their data.
@@ -104,5 +109,5 @@ class Datasets:
                 raise Conflict(taken("Dataset", name))
             if current is not None:
                 self.store.delete("dataset", current["id"])
-            self.store.insert("dataset", doc, scope=project_id)
-        return doc
+            self.store.insert("dataset", dataset.to_doc(), scope=project_id)
+        return dataset

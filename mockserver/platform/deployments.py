@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from qcog_mock.mockserver.documents import Run, load_checkpoints
+from qcog_mock.mockserver.documents import Dataset, Run, load_checkpoints, load_dataset
 from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
@@ -185,13 +185,12 @@ class Deployments:
             raise Invalid(
                 "dataset_path: required (a dataset name in the project, or a local path)."
             )
-        dataset = self.store.find("dataset", dataset_path, project_id) or self.store.get(
-            "dataset", dataset_path
-        )
-        if dataset is not None and dataset["project_id"] == project_id:
-            text = read_text(self.shared.files.dataset(dataset["id"]), "dataset_path")
+        found = self.store.find("dataset", dataset_path, project_id)
+        dataset = Dataset.from_doc(found) if found else load_dataset(self.store, dataset_path)
+        if dataset is not None and dataset.project_id == project_id:
+            text = read_text(self.shared.files.dataset(dataset.id), "dataset_path")
             result = self.infer(project_id, run_id, deployment_id, text)
-            return {**result, "dataset": dataset["name"]}
+            return {**result, "dataset": dataset.name}
         if dataset_path.startswith("s3://"):
             raise BadRequest("dataset_path: S3 is not available offline; upload the file instead.")
         path = self.shared.local_file(dataset_path, "dataset_path")

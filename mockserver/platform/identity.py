@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from qcog_mock.mockserver.documents import Dataset
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 from qcog_mock.mockserver.runparams import GPU_TYPES
@@ -158,10 +159,7 @@ class Identity:
     def whoami(self, principal: Principal) -> dict[str, Any]:
         project = self.store.get("project", principal.project_id) if principal.project_id else None
         datasets = (
-            [
-                {"id": d["id"], "name": d["name"], "description": d["description"]}
-                for d in self.store.documents("dataset", project["id"])
-            ]
+            [Dataset.from_doc(d).summary() for d in self.store.documents("dataset", project["id"])]
             if project
             else []
         )

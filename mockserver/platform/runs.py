@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from qcog_mock.mockserver.documents import Run, load_checkpoints
+from qcog_mock.mockserver.documents import Run, load_checkpoints, load_dataset
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.deployments import Deployments
@@ -55,8 +55,8 @@ class Runs:
         ):
             if self.store.get(kind, value) is None:
                 raise NotFound(label, value)
-        dataset = self.store.get("dataset", body.dataset_id)
-        if dataset is None or dataset["project_id"] != project_id:
+        dataset = load_dataset(self.store, body.dataset_id)
+        if dataset is None or dataset.project_id != project_id:
             raise NotFound("Dataset", body.dataset_id)
         params = validate_params(
             body.params,
@@ -80,7 +80,7 @@ class Runs:
                 project_id=project_id,
                 experiment_id=body.experiment_id,
                 environment_id=body.environment_id,
-                dataset_id=dataset["id"],
+                dataset_id=dataset.id,
                 params=params,
                 metadata=body.metadata or {},
                 local_webhook_url=local_webhook_url,

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from qcog_mock.mockserver.documents import RUN_TRANSITIONS, Attempt, IllegalTransition, Run
+from qcog_mock.mockserver import schemas
+from qcog_mock.mockserver.documents import (
+    RUN_TRANSITIONS,
+    Attempt,
+    Dataset,
+    IllegalTransition,
+    Run,
+)
 from qcog_mock.mockserver.engine.retry import after_attempt
 from qcog_mock.mockserver.runparams import validate_params
 from tests.mockserver.helpers import hyperparameters
@@ -56,3 +65,16 @@ def test_the_retry_rule_alone() -> None:
     fatal = after_attempt("crashed", 1, 3, "bad data", at=1.0, retry_delay=30.0, retryable=False)
     assert fatal is not None and fatal.status == "failed" and fatal.retry_at is None
     assert after_attempt("cancelled", 1, 3, None, at=1.0, retry_delay=30.0) is None
+
+
+def test_a_dataset_document_and_its_response_model_have_one_shape() -> None:
+    # public() builds the API's model from the document: a field added to one and not the
+    # other fails here (or, for a required one, at the first answer).
+    assert [f.name for f in fields(Dataset)] == list(schemas.Dataset.model_fields)
+    dataset = Dataset(
+        id="d", name="data", description=None, project_id="p", configuration={},
+        number_of_rows=3, number_of_columns=2, columns=["x", "y"],
+        created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z", size_bytes=12,
+    )  # fmt: skip
+    assert Dataset.from_doc(dataset.to_doc()) == dataset
+    assert dataset.public().model_dump() == dataset.to_doc()

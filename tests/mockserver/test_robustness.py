@@ -178,4 +178,4 @@ async def test_an_attempt_that_cannot_start_ends_and_never_leaves_the_run_runnin
     failed = await platform.run(run["id"])
     assert failed["status"] == "failed"
     assert failed["attempts"][0]["outcome"] == "crashed"
-    assert "could not start: KeyError" in failed["error"]
+    assert "could not start: " in failed["error"] and "number_of_rows" in failed["error"]
