@@ -264,6 +264,36 @@ class Dataset:
         return {"id": self.id, "name": self.name, "description": self.description}
 
 
+@dataclass
+class Deployment:
+    """A run's checkpoint, deployed under a name and a version, for inferences."""
+
+    id: str
+    deployment_id: str
+    name: str
+    deployment_name: str
+    version: str
+    release_notes: str | None
+    status: str
+    checkpoint_name: str
+    checkpoint_epoch: int
+    criterion: dict[str, Any] | None
+    run_id: str
+    run_status: str | None
+    project_id: str
+    created_at: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Deployment:
+        return cls(**doc)
+
+    def public(self) -> schemas.Deployment:
+        return schemas.Deployment(**asdict(self))
+
+
 # Persistence (documents in the store's tables) ------------------------------------------------
 
 

@@ -269,9 +269,14 @@ class Deployment(_Open):
     name: str
     deployment_name: str
     version: str
+    release_notes: str | None
     status: str
     checkpoint_name: str
-    release_notes: str | None
+    checkpoint_epoch: int
+    criterion: dict[str, Any] | None
+    run_id: str
+    run_status: str | None
+    project_id: str
     created_at: str
 
 

@@ -16,10 +16,16 @@ router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deploy
 @router.post("/checkpoints/deploy", response_model=schemas.Deployment, status_code=201)
 def deploy_checkpoint(
     pid: ProjectIdDep, rid: str, body: schemas.CheckpointDeploy, platform: PlatformDep
-) -> dict[str, Any]:
+) -> schemas.Deployment:
     if not body.checkpoint_name:
         raise Invalid("checkpoint_name: required to deploy a checkpoint.")
-    return platform.deployments.deploy(pid, rid, body.model_dump())
+    named = schemas.DeploymentCreate(
+        deployment_name=body.deployment_name,
+        checkpoint_name=body.checkpoint_name,
+        version=body.version,
+        release_notes=body.release_notes,
+    )
+    return platform.deployments.deploy(pid, rid, named).public()
 
 
 @router.post(
@@ -34,8 +40,8 @@ def deploy_checkpoint(
 )
 def create_deployment(
     pid: ProjectIdDep, rid: str, body: schemas.DeploymentCreate, platform: PlatformDep
-) -> dict[str, Any]:
-    return platform.deployments.deploy(pid, rid, body.model_dump())
+) -> schemas.Deployment:
+    return platform.deployments.deploy(pid, rid, body).public()
 
 
 @router.get("/deployments", response_model=list[schemas.Deployment])
@@ -45,15 +51,18 @@ def list_deployments(
     platform: PlatformDep,
     limit: str | None = None,
     skip: str | None = None,
-) -> list[dict[str, Any]]:
-    return platform.deployments.page(pid, rid, number("limit", limit, 100), number("skip", skip, 0))
+) -> list[schemas.Deployment]:
+    found = platform.deployments.page(
+        pid, rid, number("limit", limit, 100), number("skip", skip, 0)
+    )
+    return [deployment.public() for deployment in found]
 
 
 @router.get("/deployments/{value}", response_model=schemas.Deployment)
 def get_deployment(
     pid: ProjectIdDep, rid: str, value: str, platform: PlatformDep, identifier: str = "id"
-) -> dict[str, Any]:
-    return platform.deployments.get(pid, rid, value, identifier)
+) -> schemas.Deployment:
+    return platform.deployments.get(pid, rid, value, identifier).public()
 
 
 @router.post(

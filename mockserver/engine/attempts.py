@@ -30,6 +30,7 @@ from qcog_mock.mockserver.documents import (
     TERMINAL,
     Attempt,
     Checkpoint,
+    Deployment,
     Outcome,
     Run,
     load_checkpoints,
@@ -482,7 +483,10 @@ class Engine:
         keep = self.settings.keep_checkpoints
         pruned: list[str] = []
         if len(checkpoints) > keep:
-            deployed = {d["checkpoint_name"] for d in self.store.documents("deployment", run_id)}
+            deployed = {
+                Deployment.from_doc(d).checkpoint_name
+                for d in self.store.documents("deployment", run_id)
+            }
             best = min(reversed(checkpoints), key=_loss)["name"]
             for old in checkpoints[:-keep]:
                 if old["name"] != best and old["name"] not in deployed:

@@ -7,11 +7,18 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from qcog_mock.mockserver.documents import Dataset, Run, load_checkpoints, load_dataset
+from qcog_mock.mockserver.documents import (
+    Dataset,
+    Deployment,
+    Run,
+    load_checkpoints,
+    load_dataset,
+)
 from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
 from qcog_mock.mockserver.platform.timeline import Timeline
+from qcog_mock.mockserver.schemas import DeploymentCreate
 from qcog_mock.trainer import ExperimentError, predict
 
 SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
@@ -105,11 +112,11 @@ class Deployments:
             self.store.delete("deployment", deployment["id"])
         self.cache.evict(run_id)
 
-    def deploy(self, project_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def deploy(self, project_id: str, run_id: str, body: DeploymentCreate) -> Deployment:
         """A deployment of the named checkpoint, or of the one ``criterion`` selects."""
         run = self._run(project_id, run_id)
-        name = check_name("deployment_name", body.get("deployment_name") or body.get("name"))
-        version = str(body.get("version") or "v0.0.1")
+        name = check_name("deployment_name", body.deployment_name)
+        version = body.version or "v0.0.1"
         if not SEMVER.fullmatch(version):
             raise Invalid(
                 f"version: '{version}' is not a semantic version such as v0.0.1 or 1.0.0."
@@ -117,42 +124,47 @@ class Deployments:
         if self.store.find("deployment", name, run.id) is not None:
             raise Conflict(f"Deployment '{name}' already exists for run '{run.name}'.")
         checkpoints = [c.to_doc() for c in load_checkpoints(self.store, run.id)]
-        if body.get("checkpoint_name"):
-            chosen = next((c for c in checkpoints if c["name"] == body["checkpoint_name"]), None)
+        if body.checkpoint_name:
+            chosen = next((c for c in checkpoints if c["name"] == body.checkpoint_name), None)
             if chosen is None:
-                raise NotFound("Checkpoint", str(body["checkpoint_name"]), by="name")
+                raise NotFound("Checkpoint", body.checkpoint_name, by="name")
         else:
-            chosen = select_checkpoint(checkpoints, body.get("criterion"))
+            chosen = select_checkpoint(checkpoints, body.criterion)
         deployment_id = self.shared.new_id()
-        doc = {
-            "id": deployment_id,
-            "deployment_id": deployment_id,
-            "name": name,
-            "deployment_name": name,
-            "version": version,
-            "release_notes": body.get("release_notes"),
-            "status": "active",
-            "checkpoint_name": chosen["name"],
-            "checkpoint_epoch": chosen["epoch"],
-            "criterion": body.get("criterion"),
-            "run_id": run.id,
-            "run_status": run.status,
-            "project_id": project_id,
-            "created_at": self.shared.now(),
-        }
+        deployment = Deployment(
+            id=deployment_id,
+            deployment_id=deployment_id,
+            name=name,
+            deployment_name=name,
+            version=version,
+            release_notes=body.release_notes,
+            status="active",
+            checkpoint_name=chosen["name"],
+            checkpoint_epoch=chosen["epoch"],
+            criterion=body.criterion,
+            run_id=run.id,
+            run_status=run.status,
+            project_id=project_id,
+            created_at=self.shared.now(),
+        )
         self.shared.insert(
-            "deployment", doc, f"Deployment '{name}' already exists for run '{run.name}'.", run.id
+            "deployment",
+            deployment.to_doc(),
+            f"Deployment '{name}' already exists for run '{run.name}'.",
+            run.id,
         )
         self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
-        return doc
+        return deployment
 
-    def page(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Any]:
+    def page(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Deployment]:
         run = self._run(project_id, run_id)
-        return page(self.store.documents("deployment", run.id), limit, skip)
+        docs = page(self.store.documents("deployment", run.id), limit, skip)
+        return [Deployment.from_doc(doc) for doc in docs]
 
-    def get(self, project_id: str, run_id: str, value: str, identifier: str) -> dict[str, Any]:
+    def get(self, project_id: str, run_id: str, value: str, identifier: str) -> Deployment:
         run = self._run(project_id, run_id)
-        return self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
+        doc = self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
+        return Deployment.from_doc(doc)
 
     def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
         """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``:
@@ -162,7 +174,7 @@ class Deployments:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise Invalid("dataset_file: not valid Unicode text; send the CSV as UTF-8.") from None
-        checkpoint = self.cache.get(deployment["run_id"], deployment["checkpoint_name"])
+        checkpoint = self.cache.get(deployment.run_id, deployment.checkpoint_name)
         try:
             result = predict({}, checkpoint, params={"dataset_buffer": text})
         except ExperimentError as error:
@@ -170,8 +182,8 @@ class Deployments:
         response: dict[str, Any] = {
             "predictions": result["predictions"],
             "rows": len(result["predictions"]),
-            "deployment": deployment["name"],
-            "checkpoint_name": deployment["checkpoint_name"],
+            "deployment": deployment.name,
+            "checkpoint_name": deployment.checkpoint_name,
         }
         if result["notes"]:
             response["notes"] = result["notes"]

@@ -11,6 +11,7 @@ from qcog_mock.mockserver.documents import (
     RUN_TRANSITIONS,
     Attempt,
     Dataset,
+    Deployment,
     IllegalTransition,
     Run,
 )
@@ -78,3 +79,15 @@ def test_a_dataset_document_and_its_response_model_have_one_shape() -> None:
     )  # fmt: skip
     assert Dataset.from_doc(dataset.to_doc()) == dataset
     assert dataset.public().model_dump() == dataset.to_doc()
+
+
+def test_a_deployment_document_and_its_response_model_have_one_shape() -> None:
+    assert [f.name for f in fields(Deployment)] == list(schemas.Deployment.model_fields)
+    deployment = Deployment(
+        id="d", deployment_id="d", name="prod", deployment_name="prod", version="v0.0.1",
+        release_notes=None, status="active", checkpoint_name="epoch-0003", checkpoint_epoch=3,
+        criterion={"metric": "val_loss", "value": "smallest"}, run_id="r", run_status="completed",
+        project_id="p", created_at="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert Deployment.from_doc(deployment.to_doc()) == deployment
+    assert deployment.public().model_dump() == deployment.to_doc()
