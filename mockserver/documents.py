@@ -233,6 +233,54 @@ class Delivery:
 
 
 @dataclass
+class Environment:
+    """Where a run executes: a CPU or GPU image."""
+
+    id: str
+    name: str
+    description: str | None
+    instance: Literal["cpu", "gpu"]
+    image_id: str | None
+    configuration: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_ts: str
+    updated_ts: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Environment:
+        return cls(**doc)
+
+    def public(self) -> schemas.Environment:
+        return schemas.Environment(**asdict(self))
+
+
+@dataclass
+class Experiment:
+    """What a run trains: the platform's experiment package."""
+
+    id: str
+    name: str
+    description: str | None
+    file_path: str | None
+    format: str
+    created_ts: str
+    updated_ts: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Experiment:
+        return cls(**doc)
+
+    def public(self) -> schemas.Experiment:
+        return schemas.Experiment(**asdict(self))
+
+
+@dataclass
 class Dataset:
     """A project's CSV: its shape, its size and where it came from."""
 

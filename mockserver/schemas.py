@@ -174,15 +174,20 @@ class Environment(_Open):
     description: str | None
     instance: Literal["cpu", "gpu"]
     image_id: str | None
+    configuration: dict[str, Any]
+    metadata: dict[str, Any] | None
     created_ts: str
     updated_ts: str
-    metadata: dict[str, Any] | None
 
 
 class Experiment(_Open):
     id: str
     name: str
     description: str | None
+    file_path: str | None
+    format: str
+    created_ts: str
+    updated_ts: str
 
 
 class Dataset(_Open):

@@ -24,10 +24,11 @@ def list_environments(
     limit: str | None = None,
     offset: str | None = None,
     instance: str | None = None,
-) -> list[dict[str, Any]]:
-    return platform.catalog.list_environments(
+) -> list[schemas.Environment]:
+    found = platform.catalog.list_environments(
         number("limit", limit, 100), number("offset", offset, 0), optional(instance)
     )
+    return [environment.public() for environment in found]
 
 
 @router.post(
@@ -35,15 +36,15 @@ def list_environments(
 )
 def create_environment(
     body: schemas.EnvironmentCreate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    return platform.catalog.create_environment(body.model_dump())
+) -> schemas.Environment:
+    return platform.catalog.create_environment(body).public()
 
 
 @router.get("/environments/{value}", response_model=schemas.Environment, tags=["environments"])
 def get_environment(
     value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
-) -> dict[str, Any]:
-    return platform.catalog.get_environment(value, identifier)
+) -> schemas.Environment:
+    return platform.catalog.get_environment(value, identifier).public()
 
 
 @router.delete("/environments/{value}", response_model=schemas.Deleted, tags=["environments"])
@@ -59,10 +60,11 @@ def list_experiments(
     principal: PrincipalDep,
     limit: str | None = None,
     offset: str | None = None,
-) -> list[dict[str, Any]]:
-    return platform.catalog.list_experiments(
+) -> list[schemas.Experiment]:
+    found = platform.catalog.list_experiments(
         number("limit", limit, 100), number("offset", offset, 0)
     )
+    return [experiment.public() for experiment in found]
 
 
 @router.post(
@@ -70,12 +72,12 @@ def list_experiments(
 )
 def create_experiment(
     body: schemas.ExperimentCreate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    return platform.catalog.create_experiment(body.model_dump())
+) -> schemas.Experiment:
+    return platform.catalog.create_experiment(body).public()
 
 
 @router.get("/experiments/{value}", response_model=schemas.Experiment, tags=["experiments"])
 def get_experiment(
     value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
-) -> dict[str, Any]:
-    return platform.catalog.get_experiment(value, identifier)
+) -> schemas.Experiment:
+    return platform.catalog.get_experiment(value, identifier).public()

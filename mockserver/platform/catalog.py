@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from qcog_mock.mockserver.documents import Environment, Experiment
 from qcog_mock.mockserver.errors import Conflict, Invalid
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
+from qcog_mock.mockserver.schemas import EnvironmentCreate, ExperimentCreate
 
 SEED_EXPERIMENT = "pytorch-models"
-SEED_ENVIRONMENTS = (
+SEED_ENVIRONMENTS: tuple[tuple[str, Literal["cpu", "gpu"], str], ...] = (
     ("python3.12", "cpu", "Basic Python environment with no GPU support"),
     ("py3.12-cuda", "gpu", "Python 3.12 with CUDA support"),
 )
@@ -22,18 +24,16 @@ class Catalog:
     def seed(self) -> None:
         """The experiment and environments that the documented examples assume."""
         now = self.shared.now()
-        self.store.put(
-            "experiment",
-            {
-                "id": self.shared.new_id(),
-                "name": SEED_EXPERIMENT,
-                "description": "PyTorch implementations of QCML Hilbert Space Models",
-                "file_path": "experiments/pytorch-models.zip",
-                "format": "zip",
-                "created_ts": now,
-                "updated_ts": now,
-            },
+        experiment = Experiment(
+            id=self.shared.new_id(),
+            name=SEED_EXPERIMENT,
+            description="PyTorch implementations of QCML Hilbert Space Models",
+            file_path="experiments/pytorch-models.zip",
+            format="zip",
+            created_ts=now,
+            updated_ts=now,
         )
+        self.store.put("experiment", experiment.to_doc())
         for name, instance, description in SEED_ENVIRONMENTS:
             self._put_environment(name, instance, description, {}, {})
 
@@ -42,81 +42,83 @@ class Catalog:
     def _put_environment(
         self,
         name: str,
-        instance: str,
+        instance: Literal["cpu", "gpu"],
         description: str | None,
         configuration: dict[str, Any],
         metadata: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> Environment:
         now = self.shared.now()
-        doc = {
-            "id": self.shared.new_id(),
-            "name": name,
-            "description": description,
-            "instance": instance,
-            "image_id": configuration.get("docker_image"),
-            "configuration": configuration,
-            "metadata": metadata,
-            "created_ts": now,
-            "updated_ts": now,
-        }
-        self.shared.insert("environment", doc, f"An environment named '{name}' already exists.")
-        return doc
+        environment = Environment(
+            id=self.shared.new_id(),
+            name=name,
+            description=description,
+            instance=instance,
+            image_id=configuration.get("docker_image"),
+            configuration=configuration,
+            metadata=metadata,
+            created_ts=now,
+            updated_ts=now,
+        )
+        self.shared.insert(
+            "environment", environment.to_doc(), f"An environment named '{name}' already exists."
+        )
+        return environment
 
-    def list_environments(self, limit: int, offset: int, instance: str | None) -> list[Any]:
+    def list_environments(self, limit: int, offset: int, instance: str | None) -> list[Environment]:
         if instance not in (None, "cpu", "gpu"):
             raise Invalid("instance: must be 'cpu' or 'gpu' (or absent for both).")
-        found = [
-            e for e in self.store.documents("environment") if instance in (None, e["instance"])
-        ]
-        return page(found, limit, offset)
+        found = [Environment.from_doc(e) for e in self.store.documents("environment")]
+        return page([e for e in found if instance in (None, e.instance)], limit, offset)
 
-    def get_environment(self, value: str, identifier: str) -> dict[str, Any]:
-        return self.shared.lookup("environment", "Environment", value, identifier)
+    def get_environment(self, value: str, identifier: str) -> Environment:
+        doc = self.shared.lookup("environment", "Environment", value, identifier)
+        return Environment.from_doc(doc)
 
-    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = check_name("name", body.get("name"))
+    def create_environment(self, body: EnvironmentCreate) -> Environment:
+        name = check_name("name", body.name)
         if self.store.find("environment", name) is not None:
             raise Conflict(f"An environment named '{name}' already exists.")
-        configuration = body.get("configuration") or {}
-        image = str(configuration.get("docker_image", ""))
-        instance = "gpu" if "cuda" in (name + image).lower() else "cpu"
+        image = str(body.configuration.get("docker_image", ""))
+        instance: Literal["cpu", "gpu"] = "gpu" if "cuda" in (name + image).lower() else "cpu"
         return self._put_environment(
-            name, instance, body.get("description"), configuration, body.get("metadata") or {}
+            name, instance, body.description, body.configuration, body.metadata or {}
         )
 
     def delete_environment(self, value: str, identifier: str) -> dict[str, Any]:
         environment = self.get_environment(value, identifier)
         users = [
-            r["name"]
-            for r in self.store.documents("run")
-            if r["environment_id"] == environment["id"]
+            r["name"] for r in self.store.documents("run") if r["environment_id"] == environment.id
         ]
         if users:
-            raise Conflict(f"Environment '{environment['name']}' is used by runs {users[:5]}.")
-        self.store.delete("environment", environment["id"])
-        return {"deleted": True, "id": environment["id"], "name": environment["name"]}
+            raise Conflict(f"Environment '{environment.name}' is used by runs {users[:5]}.")
+        self.store.delete("environment", environment.id)
+        return {"deleted": True, "id": environment.id, "name": environment.name}
 
     # Experiments ----------------------------------------------------------------------------
 
-    def list_experiments(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return page(self.store.documents("experiment"), limit, offset)
+    def list_experiments(self, limit: int, offset: int) -> list[Experiment]:
+        docs = page(self.store.documents("experiment"), limit, offset)
+        return [Experiment.from_doc(doc) for doc in docs]
 
-    def get_experiment(self, value: str, identifier: str) -> dict[str, Any]:
-        return self.shared.lookup("experiment", "Experiment", value, identifier)
+    def get_experiment(self, value: str, identifier: str) -> Experiment:
+        doc = self.shared.lookup("experiment", "Experiment", value, identifier)
+        return Experiment.from_doc(doc)
 
-    def create_experiment(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = check_name("name", body.get("name"))
+    def create_experiment(self, body: ExperimentCreate) -> Experiment:
+        name = check_name("name", body.name)
         if self.store.find("experiment", name) is not None:
             raise Conflict(f"An experiment named '{name}' already exists.")
         now = self.shared.now()
-        doc = {
-            "id": self.shared.new_id(),
-            "name": name,
-            "description": body.get("description"),
-            "file_path": body.get("file_path"),
-            "format": body.get("format", "zip"),
-            "created_ts": now,
-            "updated_ts": now,
-        }
-        self.shared.insert("experiment", doc, f"An experiment named '{name}' already exists.")
-        return doc
+        experiment = Experiment(
+            id=self.shared.new_id(),
+            name=name,
+            description=body.description,
+            file_path=body.file_path,
+            format=body.format,
+            created_ts=now,
+            updated_ts=now,
+        )
+        self.shared.insert(
+            "experiment", experiment.to_doc(), f"An experiment named '{name}' already exists."
+        )
+        return experiment

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from qcog_mock.mockserver.documents import Run, load_checkpoints, load_dataset
+from qcog_mock.mockserver.documents import Experiment, Run, load_checkpoints, load_dataset
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.deployments import Deployments
@@ -133,7 +133,7 @@ class Runs:
             )
             if found is None:
                 raise NotFound("Experiment", experiment)
-            where = ("experiment_id", found["id"])
+            where = ("experiment_id", Experiment.from_doc(found).id)
         runs = self.store.documents(
             "run", project_id, where=where, limit=limit, offset=skip, descending=descending
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 import pytest
+from pydantic import BaseModel
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.documents import (
@@ -12,6 +13,8 @@ from qcog_mock.mockserver.documents import (
     Attempt,
     Dataset,
     Deployment,
+    Environment,
+    Experiment,
     IllegalTransition,
     Run,
 )
@@ -68,10 +71,24 @@ def test_the_retry_rule_alone() -> None:
     assert after_attempt("cancelled", 1, 3, None, at=1.0, retry_delay=30.0) is None
 
 
-def test_a_dataset_document_and_its_response_model_have_one_shape() -> None:
+@pytest.mark.parametrize(
+    ("document", "model"),
+    [
+        (Dataset, schemas.Dataset),
+        (Deployment, schemas.Deployment),
+        (Environment, schemas.Environment),
+        (Experiment, schemas.Experiment),
+    ],
+)
+def test_each_typed_document_and_its_response_model_have_one_shape(
+    document: type, model: type[BaseModel]
+) -> None:
     # public() builds the API's model from the document: a field added to one and not the
     # other fails here (or, for a required one, at the first answer).
-    assert [f.name for f in fields(Dataset)] == list(schemas.Dataset.model_fields)
+    assert [f.name for f in fields(document)] == list(model.model_fields)
+
+
+def test_a_dataset_round_trips_and_answers_as_stored() -> None:
     dataset = Dataset(
         id="d", name="data", description=None, project_id="p", configuration={},
         number_of_rows=3, number_of_columns=2, columns=["x", "y"],
@@ -81,8 +98,7 @@ def test_a_dataset_document_and_its_response_model_have_one_shape() -> None:
     assert dataset.public().model_dump() == dataset.to_doc()
 
 
-def test_a_deployment_document_and_its_response_model_have_one_shape() -> None:
-    assert [f.name for f in fields(Deployment)] == list(schemas.Deployment.model_fields)
+def test_a_deployment_round_trips_and_answers_as_stored() -> None:
     deployment = Deployment(
         id="d", deployment_id="d", name="prod", deployment_name="prod", version="v0.0.1",
         release_notes=None, status="active", checkpoint_name="epoch-0003", checkpoint_epoch=3,
