@@ -233,6 +233,90 @@ class Delivery:
 
 
 @dataclass
+class User:
+    id: str
+    name: str
+    email: str
+    system_role: str
+    created_at: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> User:
+        return cls(**doc)
+
+    def public(self) -> schemas.User:
+        return schemas.User(**asdict(self))
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    description: str | None
+    allowed_gpus: list[str]
+    created_at: str
+    updated_at: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Project:
+        return cls(**doc)
+
+    def public(self) -> schemas.Project:
+        return schemas.Project(**asdict(self))
+
+
+@dataclass
+class ApiKey:
+    """A key's digest (``name``: the key itself is never stored) and whose key it is."""
+
+    id: str
+    name: str
+    hint: str
+    user_id: str
+    project_id: str | None
+    created_at: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ApiKey:
+        return cls(**doc)
+
+    def public(self, key: str) -> schemas.ApiKey:
+        """The answer that makes the key: the one time it is shown."""
+        return schemas.ApiKey(**asdict(self), x_api_key=key)
+
+
+@dataclass
+class Membership:
+    """A user's role in a project (``name`` is ``user_id:project_id``, unique)."""
+
+    id: str
+    name: str
+    user_id: str
+    project_id: str
+    role: str
+    created_at: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Membership:
+        return cls(**doc)
+
+    def public(self) -> schemas.UserProject:
+        return schemas.UserProject(**asdict(self))
+
+
+@dataclass
 class Environment:
     """Where a run executes: a CPU or GPU image."""
 

@@ -145,6 +145,7 @@ class User(_Open):
     name: str
     email: str
     system_role: str
+    created_at: str
 
 
 class Project(_Open):
@@ -152,20 +153,29 @@ class Project(_Open):
     name: str
     description: str | None
     allowed_gpus: list[str]
+    created_at: str
+    updated_at: str
 
 
 class ApiKey(_Open):
+    """A key as made: the only answer that shows the key itself."""
+
     id: str
-    x_api_key: str
+    name: str = Field(description="The key's digest: the key is never stored.")
+    hint: str
     user_id: str
     project_id: str | None
+    created_at: str
+    x_api_key: str
 
 
 class UserProject(_Open):
     id: str
+    name: str
     user_id: str
     project_id: str
     role: str
+    created_at: str
 
 
 class Environment(_Open):

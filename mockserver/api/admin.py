@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
@@ -14,18 +12,18 @@ router = APIRouter(tags=["admin"])
 
 
 @router.get("/users/admin_user", response_model=schemas.User)
-def admin_user(platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
-    return platform.identity.admin_user()
+def admin_user(platform: PlatformDep, admin: AdminDep) -> schemas.User:
+    return platform.identity.admin_user().public()
 
 
 @router.get("/users", response_model=schemas.User)
-def user_by_email(email: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
-    return platform.identity.user_by_email(email)
+def user_by_email(email: str, platform: PlatformDep, admin: AdminDep) -> schemas.User:
+    return platform.identity.user_by_email(email).public()
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
-def create_user(body: schemas.UserCreate, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
-    return platform.identity.create_user(body.email, body.name, body.system_role)
+def create_user(body: schemas.UserCreate, platform: PlatformDep, admin: AdminDep) -> schemas.User:
+    return platform.identity.create_user(body.email, body.name, body.system_role).public()
 
 
 @router.get(
@@ -39,46 +37,52 @@ def projects(
     project_name: str | None = None,
     limit: str | None = None,
     offset: str | None = None,
-) -> Any:
-    if optional(project_name) is not None:
-        project = platform.identity.project_by_name(project_name)  # type: ignore[arg-type]
-        principal.require_project(project["id"])
-        return project
+) -> schemas.Project | list[schemas.Project]:
+    name = optional(project_name)
+    if name is not None:
+        project = platform.identity.project_by_name(name)
+        principal.require_project(project.id)
+        return project.public()
     if not principal.admin:
         raise Forbidden("Listing projects needs an admin key or the admin's basic credentials.")
-    return platform.identity.list_projects(number("limit", limit, 100), number("offset", offset, 0))
+    found = platform.identity.list_projects(
+        number("limit", limit, 100), number("offset", offset, 0)
+    )
+    return [project.public() for project in found]
 
 
 @router.post("/projects", response_model=schemas.Project, status_code=201)
 def create_project(
     body: schemas.ProjectCreate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    members = [m.model_dump() for m in body.user_associated]
-    return platform.identity.create_project(body.name, body.description, members)
+) -> schemas.Project:
+    return platform.identity.create_project(
+        body.name, body.description, body.user_associated
+    ).public()
 
 
 @router.get("/projects/{pid}", response_model=schemas.Project)
-def get_project(pid: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_project(pid: str, platform: PlatformDep, principal: PrincipalDep) -> schemas.Project:
     principal.require_project(pid)
-    return platform.identity.get_project(pid)
+    return platform.identity.get_project(pid).public()
 
 
 @router.put("/projects/{pid}", response_model=schemas.Project)
 def update_project(
     pid: str, body: schemas.ProjectUpdate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    return platform.identity.update_project(pid, body.model_dump(exclude_unset=True))
+) -> schemas.Project:
+    return platform.identity.update_project(pid, body).public()
 
 
 @router.post("/api_keys", response_model=schemas.ApiKey, status_code=201)
 def create_api_key(
     body: schemas.ApiKeyCreate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    return platform.identity.create_api_key(body.user_id, optional(body.project_id))
+) -> schemas.ApiKey:
+    record, key = platform.identity.create_api_key(body.user_id, optional(body.project_id))
+    return record.public(key)
 
 
 @router.post("/user_projects", response_model=schemas.UserProject, status_code=201)
 def add_user_to_project(
     body: schemas.UserProjectCreate, platform: PlatformDep, admin: AdminDep
-) -> dict[str, Any]:
-    return platform.identity.add_user_to_project(body.user_id, body.project_id, body.role)
+) -> schemas.UserProject:
+    return platform.identity.add_user_to_project(body.user_id, body.project_id, body.role).public()

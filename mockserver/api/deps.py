@@ -109,7 +109,7 @@ async def project_id(
     them, pays for each dependency FastAPI solves."""
     state = request.app.state
     authenticate(state, client_address(request), authorization).require_project(pid)
-    return state.platform.identity.get_project(pid)["id"]
+    return state.platform.identity.get_project(pid).id
 
 
 ProjectIdDep = Annotated[str, Depends(project_id)]

@@ -90,7 +90,7 @@ def _chrome(platform: Platform, request: Request, project_id: str | None) -> dic
     here = request.url.path + (f"?{query}" if query else "")
     return {
         "projects": projects,
-        "project_id": project_id or (projects[0]["id"] if projects else None),
+        "project_id": project_id or (projects[0].id if projects else None),
         "clock": platform.control.clock_state(),
         "modes": CLOCK_MODES,
         "here": here,
@@ -151,16 +151,16 @@ def runs_page(
 ) -> Response:
     chrome = _chrome(platform, request, project)
     selected = platform.identity.get_project(chrome["project_id"])
-    total = platform.store.count("run", selected["id"])
+    total = platform.store.count("run", selected.id)
     pages = max(1, -(-total // RUNS_PER_PAGE))
     page = min(max(page, 1), pages)
     skip = (page - 1) * RUNS_PER_PAGE
-    runs = platform.runs.page(selected["id"], None, RUNS_PER_PAGE, skip, descending=True)
+    runs = platform.runs.page(selected.id, None, RUNS_PER_PAGE, skip, descending=True)
     paging = {
         "page": page,
         "pages": pages,
         "total": total,
-        "project_param": selected["id"] if project else None,
+        "project_param": selected.id if project else None,
     }
     return _page(
         request,

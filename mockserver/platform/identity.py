@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from qcog_mock.mockserver.documents import Dataset
+from qcog_mock.mockserver.documents import ApiKey, Dataset, Membership, Project, User
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 from qcog_mock.mockserver.runparams import GPU_TYPES
+from qcog_mock.mockserver.schemas import ProjectMember, ProjectUpdate
 
 SEED_PROJECT = "qcog-mock"
 ROLES = ("viewer", "contributor", "owner")
@@ -21,7 +22,7 @@ ROLES = ("viewer", "contributor", "owner")
 class Principal:
     """Who is calling: a user, the project of their key (if any), and whether they are admin."""
 
-    user: dict[str, Any]
+    user: User | None  # None: a key whose user is gone
     project_id: str | None
     admin: bool
 
@@ -36,33 +37,33 @@ class Identity:
         self.shared = shared
         self.store = shared.store
         self._principals: dict[str, Principal] = {}
-        self._projects: dict[str, dict[str, Any]] = {}
+        self._projects: dict[str, Project] = {}
 
     # Seed -----------------------------------------------------------------------------------
 
     def seed(self) -> None:
         """The user and project that the documented examples assume."""
         now = self.shared.now()
-        user = {
-            "id": self.shared.new_id(),
-            "name": "qcog-mock user",
-            "email": "user@qcog-mock.local",
-            "system_role": "admin",
-            "created_at": now,
-        }
-        self.store.put("user", user)
-        project: dict[str, Any] = {
-            "id": self.shared.new_id(),
-            "name": SEED_PROJECT,
-            "description": "The emulator's default project",
-            "allowed_gpus": list(GPU_TYPES),
-            "created_at": now,
-            "updated_at": now,
-        }
-        self.store.put("project", project)
-        self._link(user["id"], project["id"], "owner")
-        self.store.set_setting("seed_user", user["id"])
-        self.store.set_setting("seed_project", project["id"])
+        user = User(
+            id=self.shared.new_id(),
+            name="qcog-mock user",
+            email="user@qcog-mock.local",
+            system_role="admin",
+            created_at=now,
+        )
+        self.store.put("user", user.to_doc())
+        project = Project(
+            id=self.shared.new_id(),
+            name=SEED_PROJECT,
+            description="The emulator's default project",
+            allowed_gpus=list(GPU_TYPES),
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.put("project", project.to_doc())
+        self._link(user.id, project.id, "owner")
+        self.store.set_setting("seed_user", user.id)
+        self.store.set_setting("seed_project", project.id)
 
     def ensure_key(self, key: str) -> None:
         """The configured key always works, also after a restart with another one."""
@@ -90,32 +91,34 @@ class Identity:
         if clear:
             self.store.checkpoint()
 
-    def _put_key(self, key: str, user_id: str, project_id: str | None) -> dict[str, Any]:
+    def _put_key(self, key: str, user_id: str, project_id: str | None) -> ApiKey:
         """Stores the key's digest, never the key: the answer that creates it shows it once."""
-        doc = {
-            "id": self.shared.new_id(),
-            "name": key_digest(key),
-            "hint": key_hint(key),
-            "user_id": user_id,
-            "project_id": project_id,
-            "created_at": self.shared.now(),
-        }
-        self.shared.insert("api_key", doc, "This API key already exists.")
-        return {**doc, "x_api_key": key}
-
-    def _link(self, user_id: str, project_id: str, role: str) -> dict[str, Any]:
-        doc = {
-            "id": self.shared.new_id(),
-            "name": f"{user_id}:{project_id}",
-            "user_id": user_id,
-            "project_id": project_id,
-            "role": role,
-            "created_at": self.shared.now(),
-        }
-        self.shared.insert(
-            "user_project", doc, f"User '{user_id}' is already in project '{project_id}'."
+        api_key = ApiKey(
+            id=self.shared.new_id(),
+            name=key_digest(key),
+            hint=key_hint(key),
+            user_id=user_id,
+            project_id=project_id,
+            created_at=self.shared.now(),
         )
-        return doc
+        self.shared.insert("api_key", api_key.to_doc(), "This API key already exists.")
+        return api_key
+
+    def _link(self, user_id: str, project_id: str, role: str) -> Membership:
+        membership = Membership(
+            id=self.shared.new_id(),
+            name=f"{user_id}:{project_id}",
+            user_id=user_id,
+            project_id=project_id,
+            role=role,
+            created_at=self.shared.now(),
+        )
+        self.shared.insert(
+            "user_project",
+            membership.to_doc(),
+            f"User '{user_id}' is already in project '{project_id}'.",
+        )
+        return membership
 
     # Authentication -------------------------------------------------------------------------
 
@@ -148,26 +151,31 @@ class Identity:
         # key's principal is looked up once: every request authenticates.
         if (known := self._principals.get(secret)) is not None:
             return known
-        key = self.store.find("api_key", key_digest(secret))
-        if key is None:
+        found = self.store.find("api_key", key_digest(secret))
+        if found is None:
             raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
-        user = self.store.get("user", key["user_id"]) or {}
-        principal = Principal(user, key["project_id"], user.get("system_role") == "admin")
+        key = ApiKey.from_doc(found)
+        user_doc = self.store.get("user", key.user_id)
+        user = User.from_doc(user_doc) if user_doc is not None else None
+        admin = user is not None and user.system_role == "admin"
+        principal = Principal(user, key.project_id, admin)
         self._principals[secret] = principal
         return principal
 
     def whoami(self, principal: Principal) -> dict[str, Any]:
-        project = self.store.get("project", principal.project_id) if principal.project_id else None
+        found = self.store.get("project", principal.project_id) if principal.project_id else None
+        project = Project.from_doc(found) if found is not None else None
         datasets = (
-            [Dataset.from_doc(d).summary() for d in self.store.documents("dataset", project["id"])]
+            [Dataset.from_doc(d).summary() for d in self.store.documents("dataset", project.id)]
             if project
             else []
         )
+        user = principal.user
         return {
-            "user_id": principal.user.get("id"),
-            "user_name": principal.user.get("name"),
-            "project_id": project["id"] if project else None,
-            "project_name": project["name"] if project else None,
+            "user_id": user.id if user else None,
+            "user_name": user.name if user else None,
+            "project_id": project.id if project else None,
+            "project_name": project.name if project else None,
             "system_permissions": ["system.read", "system.write"] if principal.admin else [],
             "project_permissions": (
                 ["project.admin", "dataset.read", "dataset.write", "run.read", "run.write"]
@@ -179,21 +187,22 @@ class Identity:
 
     # Users, projects, keys ------------------------------------------------------------------
 
-    def admin_user(self) -> dict[str, Any]:
+    def admin_user(self) -> User:
         username = self.shared.settings.admin_username
         found = self.store.find("user", f"admin:{username}")
-        if found is None:
-            found = {
-                "id": self.shared.new_id(),
-                "name": f"admin:{username}",
-                "email": f"{username}@qcog-mock.local",
-                "system_role": "admin",
-                "created_at": self.shared.now(),
-            }
-            self.store.put("user", found)
-        return found
+        if found is not None:
+            return User.from_doc(found)
+        user = User(
+            id=self.shared.new_id(),
+            name=f"admin:{username}",
+            email=f"{username}@qcog-mock.local",
+            system_role="admin",
+            created_at=self.shared.now(),
+        )
+        self.store.put("user", user.to_doc())
+        return user
 
-    def create_user(self, email: str, name: str, system_role: str) -> dict[str, Any]:
+    def create_user(self, email: str, name: str, system_role: str) -> User:
         check_name("email", email)
         check_name("name", name)
         if system_role not in ("admin", "user"):
@@ -201,89 +210,92 @@ class Identity:
         with self.shared.lock:  # the e-mail is not a unique column: checked and written as one
             if any(u["email"] == email for u in self.store.documents("user")):
                 raise Conflict(f"A user with email '{email}' already exists.")
-            user = {
-                "id": self.shared.new_id(),
-                "name": name,
-                "email": email,
-                "system_role": system_role,
-                "created_at": self.shared.now(),
-            }
-            self.shared.insert("user", user, f"A user named '{name}' already exists.")
+            user = User(
+                id=self.shared.new_id(),
+                name=name,
+                email=email,
+                system_role=system_role,
+                created_at=self.shared.now(),
+            )
+            self.shared.insert("user", user.to_doc(), f"A user named '{name}' already exists.")
         return user
 
-    def user_by_email(self, email: str) -> dict[str, Any]:
-        for user in self.store.documents("user"):
-            if user["email"] == email:
-                return user
+    def user_by_email(self, email: str) -> User:
+        for doc in self.store.documents("user"):
+            if doc["email"] == email:
+                return User.from_doc(doc)
         raise NotFound("User", email, by="email")
 
-    def list_projects(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        return page(self.store.documents("project"), limit, offset)
+    def list_projects(self, limit: int, offset: int) -> list[Project]:
+        return [
+            Project.from_doc(doc) for doc in page(self.store.documents("project"), limit, offset)
+        ]
 
-    def project_by_name(self, name: str) -> dict[str, Any]:
+    def project_by_name(self, name: str) -> Project:
         found = self.store.find("project", name)
         if found is None:
             raise NotFound("Project", name, by="name")
-        return found
+        return Project.from_doc(found)
 
-    def get_project(self, project_id: str) -> dict[str, Any]:
+    def get_project(self, project_id: str) -> Project:
         # Every project-scoped request reads its project: kept, and replaced when it changes.
         if (known := self._projects.get(project_id)) is not None:
-            return dict(known)
+            return replace(known)
         found = self.store.get("project", project_id)
         if found is None:
             raise NotFound("Project", project_id)
-        self._projects[project_id] = found
-        return dict(found)
+        project = self._projects[project_id] = Project.from_doc(found)
+        return replace(project)
 
     def create_project(
-        self, name: str, description: str | None, members: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+        self, name: str, description: str | None, members: list[ProjectMember]
+    ) -> Project:
         check_name("name", name)
         if self.store.find("project", name) is not None:
             raise Conflict(f"A project named '{name}' already exists.")
         for member in members:
-            if self.store.get("user", member.get("user_id", "")) is None:
-                raise NotFound("User", str(member.get("user_id")))
+            if self.store.get("user", member.user_id) is None:
+                raise NotFound("User", member.user_id)
         now = self.shared.now()
-        project: dict[str, Any] = {
-            "id": self.shared.new_id(),
-            "name": name,
-            "description": description,
-            "allowed_gpus": [],
-            "created_at": now,
-            "updated_at": now,
-        }
-        self.shared.insert("project", project, f"A project named '{name}' already exists.")
+        project = Project(
+            id=self.shared.new_id(),
+            name=name,
+            description=description,
+            allowed_gpus=[],
+            created_at=now,
+            updated_at=now,
+        )
+        self.shared.insert("project", project.to_doc(), f"A project named '{name}' already exists.")
         for member in members:
-            self._link(member["user_id"], project["id"], member.get("project_role", "owner"))
+            self._link(member.user_id, project.id, member.project_role)
         return project
 
-    def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_project(self, project_id: str, changes: ProjectUpdate) -> Project:
         project = self.get_project(project_id)
-        if changes.get("allowed_gpus") is not None:
-            gpus = changes["allowed_gpus"]
-            unknown = [g for g in gpus if g not in GPU_TYPES]
+        if changes.allowed_gpus is not None:
+            unknown = [g for g in changes.allowed_gpus if g not in GPU_TYPES]
             if unknown:
                 raise Invalid(
                     f"allowed_gpus: unknown GPU type(s) {unknown}; use {list(GPU_TYPES)}."
                 )
-            project["allowed_gpus"] = list(dict.fromkeys(gpus))
-        if changes.get("description") is not None:
-            project["description"] = changes["description"]
-        project["updated_at"] = self.shared.now()
-        self.store.put("project", project)
-        self._projects[project_id] = dict(project)
+            project.allowed_gpus = list(dict.fromkeys(changes.allowed_gpus))
+        if changes.description is not None:
+            project.description = changes.description
+        project.updated_at = self.shared.now()
+        self.store.put("project", project.to_doc())
+        self._projects[project_id] = replace(project)
         return project
 
-    def create_api_key(self, user_id: str, project_id: str | None) -> dict[str, Any]:
+    def create_api_key(self, user_id: str, project_id: str | None) -> tuple[ApiKey, str]:
+        """The new key's record, and the key (shown once, never stored)."""
         if self.store.get("user", user_id) is None:
             raise NotFound("User", user_id)
         if project_id is not None:
             self.get_project(project_id)
-        return self._put_key(f"qcog-mock-{secrets.token_hex(16)}", user_id, project_id)
+        key = f"qcog-mock-{secrets.token_hex(16)}"
+        return self._put_key(key, user_id, project_id), key
 
-    def add_user_to_project(self, user_id: str, project_id: str, role: str) -> dict[str, Any]:
+    def add_user_to_project(self, user_id: str, project_id: str, role: str) -> Membership:
         if role not in ROLES:
             raise Invalid("role: must be 'viewer', 'contributor' or 'owner'.")
         if self.store.get("user", user_id) is None:

@@ -61,7 +61,7 @@ class Runs:
         params = validate_params(
             body.params,
             max_retries=settings.max_retries,
-            allowed_gpus=project["allowed_gpus"],
+            allowed_gpus=project.allowed_gpus,
         )
         with self.shared.lock:
             existing = self.shared.replaceable(

@@ -129,7 +129,7 @@ def test_readable_at_desktop_and_phone_widths(
     server.story(submit)
     advance(server, 3 * 3600)
     run_id = server.platform.runs.page(
-        server.platform.identity.list_projects(1, 0)[0]["id"], None, 1, 0, descending=False
+        server.platform.identity.list_projects(1, 0)[0].id, None, 1, 0, descending=False
     )[0]["id"]
     for name, size in (("desktop", (1280, 800)), ("phone", (390, 844))):
         context = browser.new_context(viewport={"width": size[0], "height": size[1]})

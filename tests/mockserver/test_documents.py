@@ -10,13 +10,17 @@ from pydantic import BaseModel
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.documents import (
     RUN_TRANSITIONS,
+    ApiKey,
     Attempt,
     Dataset,
     Deployment,
     Environment,
     Experiment,
     IllegalTransition,
+    Membership,
+    Project,
     Run,
+    User,
 )
 from qcog_mock.mockserver.engine.retry import after_attempt
 from qcog_mock.mockserver.runparams import validate_params
@@ -78,6 +82,9 @@ def test_the_retry_rule_alone() -> None:
         (Deployment, schemas.Deployment),
         (Environment, schemas.Environment),
         (Experiment, schemas.Experiment),
+        (User, schemas.User),
+        (Project, schemas.Project),
+        (Membership, schemas.UserProject),
     ],
 )
 def test_each_typed_document_and_its_response_model_have_one_shape(
@@ -107,3 +114,16 @@ def test_a_deployment_round_trips_and_answers_as_stored() -> None:
     )  # fmt: skip
     assert Deployment.from_doc(deployment.to_doc()) == deployment
     assert deployment.public().model_dump() == deployment.to_doc()
+
+
+def test_a_key_is_stored_as_its_digest_and_shown_once_with_the_same_fields() -> None:
+    assert [f.name for f in fields(ApiKey)] + ["x_api_key"] == list(schemas.ApiKey.model_fields)
+    record = ApiKey(
+        id="k", name="sha256:00", hint="qcog-mock-…", user_id="u", project_id=None,
+        created_at="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert "qcog-mock-secret" not in str(record.to_doc())
+    assert record.public("qcog-mock-secret").model_dump() == {
+        **record.to_doc(),
+        "x_api_key": "qcog-mock-secret",
+    }
