@@ -230,18 +230,24 @@ class Run(_Open):
     id: str
     name: str
     description: str | None
-    status: Literal["pending", "running", "completed", "failed"]
+    project_id: str
     experiment_id: str
     environment_id: str
     dataset_id: str
     params: dict[str, Any]
     metadata: dict[str, Any]
+    status: Literal["pending", "running", "completed", "failed"]
     metrics: dict[str, Any] | None
     errors: list[str] | None
     error: str | None = None  # present only when the run failed, as the docs' examples test
+    local_webhook_url: str | None
+    timeout: int
+    retries: int
+    max_attempts: int
     attempts: list[Attempt]
     current_attempt: int | None
-    max_attempts: int
+    next_attempt_at: str | None
+    retries_used: int
     runtime_seconds: float
     runtime_limit_seconds: float
     disk_bytes: int = 0
@@ -253,9 +259,11 @@ class Checkpoint(_Open):
     name: str
     epoch: int
     attempt: int
+    run_id: str
     path: str
     metrics: dict[str, Any]
     created_at: str
+    size_bytes: int
 
 
 class Deleted(_Open):

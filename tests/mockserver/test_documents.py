@@ -12,6 +12,7 @@ from qcog_mock.mockserver.documents import (
     RUN_TRANSITIONS,
     ApiKey,
     Attempt,
+    Checkpoint,
     Dataset,
     Deployment,
     Environment,
@@ -127,3 +128,25 @@ def test_a_key_is_stored_as_its_digest_and_shown_once_with_the_same_fields() -> 
         **record.to_doc(),
         "x_api_key": "qcog-mock-secret",
     }
+
+
+def test_a_run_answers_every_field_of_its_response_model_and_no_other() -> None:
+    # The run's answer is built by Run.public (not re-validated: it is the most polled read);
+    # this holds it to the response model the OpenAPI document shows.
+    run = new_run()
+    run.move_to("pending")
+    documented = set(schemas.Run.model_fields)
+    assert set(run.public(0.0)) == documented - {"error"}  # "error" only once failed
+    run.errors.append("node lost")
+    run.move_to("failed")
+    answer = run.public(0.0)
+    assert set(answer) == documented
+    assert schemas.Run.model_validate(answer).model_dump() == answer
+
+
+def test_a_checkpoint_answers_the_fields_of_its_response_model() -> None:
+    checkpoint = Checkpoint(
+        name="epoch-0001", epoch=1, attempt=1, run_id="r", path="checkpoints/r/epoch-0001.pt",
+        metrics={"val_loss": 0.5}, created_at=0.0, size_bytes=10,
+    )  # fmt: skip
+    assert list(checkpoint.public()) == list(schemas.Checkpoint.model_fields)
