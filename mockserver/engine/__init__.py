@@ -1,1 +1,1 @@
-"""Runs in motion: attempts on the simulated clock, the retry rule, fault plans."""
+"""Runs in motion: attempts on the simulated clock, the retry rule, the workers that train."""
