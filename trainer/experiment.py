@@ -52,6 +52,8 @@ from qcog_mock.trainer.layers import build_model
 TRAIN_VERSION = "v0.0.1"
 PREDICT_VERSION = "v0.0.1"
 CHECKPOINT_METRICS = ["loss"]
+# The metrics measured in wall time: the only ones that differ between two identical runs.
+WALL_TIME_METRICS = frozenset({"total_training_time", "avg_epoch_time"})
 CHECKPOINT_FORMAT = 1
 _PREDICT_BATCH = 8192
 

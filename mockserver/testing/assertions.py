@@ -22,13 +22,19 @@ def _timeline(events: list[dict[str, Any]]) -> str:
     )
 
 
+def mismatch(what: str, expected: Any, actual: Any, events: list[dict[str, Any]]) -> str:
+    """How every harness check says it failed (these assertions and the scenarios'): what,
+    expected, actual, and the end of the run's timeline."""
+    return (
+        f"{what}\n  expected: {expected!r}\n  actual:   {actual!r}\n  last events:\n"
+        f"{_timeline(events)}"
+    )
+
+
 def _mismatch(
     what: str, expected: Any, actual: Any, events: list[dict[str, Any]]
 ) -> AssertionError:
-    return AssertionError(
-        f"{what}\n  expected: {expected!r}\n  actual:   {actual!r}\n  timeline (last events):\n"
-        f"{_timeline(events)}"
-    )
+    return AssertionError(mismatch(what, expected, actual, events))
 
 
 def statuses(events: list[dict[str, Any]]) -> list[str]:

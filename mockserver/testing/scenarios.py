@@ -42,6 +42,7 @@ from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import monotonic, parse_duration, parse_time
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.assertions import mismatch
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.mockserver.testing.story import Story, StoryError
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
@@ -302,11 +303,7 @@ class _Session:
 def _fail(
     where: str, name: str, what: str, expected: Any, actual: Any, events: list[dict[str, Any]]
 ) -> None:
-    tail = "\n".join(f"    {e['time']}  {e['type']}" for e in events[-8:])
-    raise ScenarioError(
-        f"At {where}, run '{name}': {what}\n  expected: {expected!r}\n  actual:   {actual!r}\n"
-        f"  last events:\n{tail}"
-    )
+    raise ScenarioError(mismatch(f"At {where}, run '{name}': {what}", expected, actual, events))
 
 
 def _compare(

@@ -176,13 +176,5 @@ class Platform:
         return await self.story.events(run_id)
 
 
-def statuses(events: list[dict[str, Any]]) -> list[str]:
-    """The run's status sequence, read from its timeline."""
-    return [e["type"].removeprefix("run.") for e in events if e["type"] in STATUS_EVENTS]
-
-
-STATUS_EVENTS = ("run.pending", "run.running", "run.completed", "run.failed")
-
-
 def outcomes(run: dict[str, Any]) -> list[str | None]:
     return [a["outcome"] for a in run["attempts"]]

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.documents import RUN_TRANSITIONS, TERMINAL
-from tests.mockserver.helpers import emulator, hyperparameters, statuses
+from qcog_mock.mockserver.testing.assertions import statuses
+from tests.mockserver.helpers import emulator, hyperparameters
 
 
 def legal(sequence: list[str]) -> bool:

@@ -24,6 +24,7 @@ import pytest
 from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
+from qcog_mock.trainer.experiment import WALL_TIME_METRICS
 from tests.mockserver.helpers import KEY, Platform, emulator
 
 HOUR = 3600
@@ -31,7 +32,6 @@ EPOCH = 1500
 # Into attempt 2: attempt 1 timed out at 1:00:05, attempt 2 began at 1:00:35 and has committed
 # epoch 3 (1:25:35); epoch 4 is under way when the server dies.
 KILL_AT = 5 + HOUR + 30 + EPOCH + 100
-TIMINGS = {"total_training_time", "avg_epoch_time"}
 
 
 def ignoring_sigint() -> None:
@@ -137,7 +137,7 @@ async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path
     assert [a["outcome"] for a in finished["attempts"]] == ["timed_out", "timed_out", "completed"]
     expected_timeline, expected_run = await uninterrupted()
     assert restarted_timeline == expected_timeline
-    strip = lambda m: {k: v for k, v in m.items() if k not in TIMINGS}  # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in WALL_TIME_METRICS}  # noqa: E731
     assert strip(finished["metrics"]) == strip(expected_run["metrics"])
     assert finished["attempts"] == expected_run["attempts"]
 

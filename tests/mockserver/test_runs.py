@@ -8,8 +8,9 @@ import pytest
 
 from qcog_mock.mockserver import costmodel
 from qcog_mock.mockserver.clock import parse_time
+from qcog_mock.mockserver.testing.assertions import statuses
 from qcog_mock.trainer.hyperparameters import parse_hyperparameters
-from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, outcomes, statuses
+from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, outcomes
 
 EPOCH = 25 * 60  # 25-minute epochs
 HOUR = 3600
