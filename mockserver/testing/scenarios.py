@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qcog_mock.client import EmulatorError
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import monotonic, parse_duration, parse_time
+from qcog_mock.mockserver.errors import pydantic_problems
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import mismatch
@@ -164,8 +165,11 @@ def load(path: str | Path) -> Scenario:
     try:
         data = tomllib.loads(path.read_text())
         scenario = Scenario.model_validate({**data, "path": path})
-    except (tomllib.TOMLDecodeError, pydantic.ValidationError) as error:
-        raise ValueError(f"{path}: not a valid scenario: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    except pydantic.ValidationError as error:
+        # One line naming each field at fault, as the API's 422s do.
+        raise ValueError(f"{path}: not a valid scenario: {pydantic_problems('', error)}") from None
     names = {run.name for run in scenario.runs}
     for step in scenario.steps:
         if step.submit and step.submit not in names:

@@ -53,7 +53,11 @@ def test_bad_scenario_files_are_refused_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="names no run"):
         load(path)
     path.write_text(BROKEN.replace("retries = 2", "retries = 2\nspeed = 3"))
-    with pytest.raises(ValueError, match="speed"):
+    with pytest.raises(ValueError, match="speed") as unknown:
+        load(path)
+    assert "\n" not in str(unknown.value)  # one line, naming the field
+    path.write_text("title = [unclosed")
+    with pytest.raises(ValueError, match="not valid TOML"):
         load(path)
     path.write_text(BROKEN.replace('submit = "job"', 'submit = "job"\nadvance = "1h"'))
     with pytest.raises(ValueError, match="a step does one thing, this one has submit and advance"):
