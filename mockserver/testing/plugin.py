@@ -10,7 +10,9 @@ Fixtures::
 
 - ``qcog_platform``: a fresh in-process emulator per test (``httpx.ASGITransport``, no socket);
   ``qcog_socket_platform``: one real uvicorn server per session, reset before each test.
-  Both offer ``.client()``, ``.emulator()``, ``.api_key``, ``.base_url`` and ``.backend``.
+  Both are ``QcogPlatform``s: ``.client()``, ``.emulator()``, ``.story()``, ``.api_key``,
+  ``.base_url`` and ``.backend``; ``QcogPlatform.in_process/socket/start/target`` make one
+  outside the fixtures.
 - ``qcog_client``: a ready ``ExperimentClient``; ``qcog_clock``: the ``EmulatorClient``
   (``clock()``, ``advance()``, ``settle()``, ``set_mode()``, ``events()``); ``qcog_dataset``:
   ``await qcog_dataset(name, dates=, assets=, features=, seed=)`` uploads synthetic data.
@@ -41,6 +43,7 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from qcog_mock.mockserver.platform import Platform
     from qcog_mock.mockserver.settings import Settings
     from qcog_mock.mockserver.testing.scenarios import Mode
+    from qcog_mock.mockserver.testing.story import Story
     from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 
 __all__ = ["FIXTURES", "KEY", "QcogPlatform"]
@@ -161,7 +165,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @dataclass
 class QcogPlatform:
-    """Where a test's clients go: an emulator (in process or on a socket), or another server."""
+    """Where a test's clients go: an emulator (in process or on a socket), or another server.
+
+    The one way to start one, for the fixtures, the scenarios and any test::
+
+        with QcogPlatform.in_process(settings) as platform: ...   # httpx.ASGITransport
+        with QcogPlatform.socket(settings) as platform: ...       # a real uvicorn server
+        with QcogPlatform.start(mode, settings) as platform: ...  # "in-process" or "socket"
+        platform = QcogPlatform.target(url, api_key)              # a server run elsewhere
+    """
 
     base_url: str
     api_key: str
@@ -169,9 +181,72 @@ class QcogPlatform:
     backend: Platform | None = None
     time_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
+    @classmethod
+    @contextmanager
+    def in_process(cls, settings: Settings | None = None) -> Iterator[QcogPlatform]:
+        """A fresh emulator reached without a socket; closed (workers and files) afterwards."""
+        import httpx
+
+        from qcog_mock.mockserver.app import create_app
+        from qcog_mock.mockserver.platform import Platform
+
+        settings = settings or _default_settings()
+        backend = Platform(settings)
+        try:
+            transport = httpx.ASGITransport(app=create_app(backend))
+            yield cls("http://testserver/api", settings.api_key, transport, backend)
+        finally:
+            backend.close()
+
+    @classmethod
+    @contextmanager
+    def socket(cls, settings: Settings | None = None, port: int = 0) -> Iterator[QcogPlatform]:
+        """A fresh emulator behind a real uvicorn server on loopback (``port`` 0: any free
+        one); the server stops, then the emulator closes."""
+        from qcog_mock.mockserver.app import create_app
+        from qcog_mock.mockserver.platform import Platform
+        from qcog_mock.mockserver.testing.servers import serve_in_thread
+
+        settings = settings or _default_settings()
+        backend = Platform(settings)
+        try:
+            with serve_in_thread(create_app(backend), port) as url:
+                yield cls(f"{url}/api", settings.api_key, None, backend)
+        finally:
+            backend.close()
+
+    @classmethod
+    def start(
+        cls, mode: Mode, settings: Settings | None = None, port: int = 0
+    ) -> AbstractContextManager[QcogPlatform]:
+        """``in_process`` or ``socket`` by name: where a test suite runs both."""
+        if mode == "in-process":
+            return cls.in_process(settings)
+        if mode == "socket":
+            return cls.socket(settings, port)
+        raise ValueError(f"mode: 'in-process' or 'socket', not {mode!r}")
+
+    @classmethod
+    def target(cls, base_url: str, api_key: str) -> QcogPlatform:
+        """A server this process did not start (the real platform, or a ``qcog-mock serve``)."""
+        return cls(base_url, api_key)
+
     @property
     def emulated(self) -> bool:
         return self.backend is not None
+
+    @property
+    def port(self) -> int:
+        """The server's port (0 in process, or when the URL names none)."""
+        from urllib.parse import urlsplit
+
+        return 0 if self.transport is not None else urlsplit(self.base_url).port or 0
+
+    def story(self) -> AbstractAsyncContextManager[Story]:
+        """The steps of a long-running-job story (upload, submit, advance, wait) on this server."""
+        from qcog_mock.mockserver.testing.story import Story
+
+        return Story.connect(self.base_url, self.api_key, transport=self.transport)
 
     def client(self) -> ExperimentClient:
         from qcog_mock.client import ExperimentClient
@@ -190,6 +265,12 @@ class QcogPlatform:
     def _moved(self, now: str) -> None:
         for listener in self.time_listeners:
             listener(now)
+
+
+def _default_settings() -> Settings:
+    from qcog_mock.mockserver.settings import Settings
+
+    return Settings(api_key=KEY, clock="manual")
 
 
 def _marker_settings(request: pytest.FixtureRequest) -> tuple[Settings, list[Any]]:
@@ -214,7 +295,7 @@ def _target(config: pytest.Config) -> QcogPlatform | None:
     key = os.environ.get("QCOG_API_KEY")
     if not key:
         raise pytest.UsageError("--qcog-target needs QCOG_API_KEY in the environment")
-    return QcogPlatform(base_url=target, api_key=key)
+    return QcogPlatform.target(target, key)
 
 
 def _end_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
@@ -237,21 +318,13 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     if (target := _target(request.config)) is not None:
         yield target
         return
-    import httpx
-
-    from qcog_mock.mockserver.app import create_app
-    from qcog_mock.mockserver.platform import Platform
-
     settings, faults = _marker_settings(request)
     _tear_down_on_sigterm()
-    backend = Platform(settings)
-    try:
+    with QcogPlatform.in_process(settings) as platform:
         if faults:
-            backend.control.set_faults(faults)
-        transport = httpx.ASGITransport(app=create_app(backend))
-        yield QcogPlatform("http://testserver/api", KEY, transport, backend)
-    finally:
-        backend.close()
+            assert platform.backend is not None
+            platform.backend.control.set_faults(faults)
+        yield platform
 
 
 @pytest.fixture(scope="session")
@@ -259,18 +332,9 @@ def _qcog_server(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     if (target := _target(request.config)) is not None:
         yield target
         return
-    from qcog_mock.mockserver.app import create_app
-    from qcog_mock.mockserver.platform import Platform
-    from qcog_mock.mockserver.settings import Settings
-    from qcog_mock.mockserver.testing.servers import serve_in_thread
-
     _tear_down_on_sigterm()
-    backend = Platform(Settings(api_key=KEY, clock="manual"))
-    try:
-        with serve_in_thread(create_app(backend)) as url:
-            yield QcogPlatform(f"{url}/api", KEY, None, backend)
-    finally:
-        backend.close()
+    with QcogPlatform.socket() as platform:
+        yield platform
 
 
 @pytest.fixture

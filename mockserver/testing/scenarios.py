@@ -33,24 +33,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from qcog_mock.client import EmulatorError
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.clock import monotonic, parse_duration, parse_time
 from qcog_mock.mockserver.errors import pydantic_problems
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import mismatch
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.story import Story, StoryError
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
-API = "http://testserver/api"
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]
 MODES: tuple[Mode, ...] = ("in-process", "socket")
@@ -206,16 +203,10 @@ class _Session:
     async def _open(self) -> tuple[AsyncExitStack, Platform, Story]:
         """A server on the scenario's data dir, and a story talking to it (closed LIFO)."""
         stack = AsyncExitStack()
-        platform = Platform(self.settings)
-        stack.callback(platform.close)
-        app = create_app(platform)
-        if self.mode == "in-process":
-            connect = Story.connect(API, KEY, transport=httpx.ASGITransport(app=app))
-        else:
-            url = stack.enter_context(serve_in_thread(app, self._port))
-            self._port = int(url.rsplit(":", 1)[1])  # a restart comes back on the same port
-            connect = Story.connect(f"{url}/api", KEY)
-        return stack, platform, await stack.enter_async_context(connect)
+        started = stack.enter_context(QcogPlatform.start(self.mode, self.settings, self._port))
+        self._port = started.port  # a restart comes back on the same port
+        assert started.backend is not None
+        return stack, started.backend, await stack.enter_async_context(started.story())
 
     async def run(self) -> dict[str, Any]:
         stack, platform, story = await self._open()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from qcog_mock.mockserver.testing.assertions import (
     assert_statuses,
     assert_webhooks_match_timeline,
 )
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
+from qcog_mock.mockserver.testing.scenarios import Mode
 from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.trainer.synthetic import TARGET
 
@@ -300,3 +303,26 @@ def test_qcog_mock_exec_runs_scripts_with_the_stand_ins(tmp_path: Path) -> None:
     assert "No module named 'qcogclient'" in run("--compat", "off").stderr
     empty = subprocess.run([*qcog_mock_cli], capture_output=True, text=True)
     assert empty.returncode == 1 and "name the command to run" in empty.stderr
+
+
+@pytest.mark.parametrize("mode", ["in-process", "socket"])
+async def test_one_way_to_start_an_emulator_in_process_or_on_a_socket(
+    mode: Mode, tmp_path: Path
+) -> None:
+    settings = Settings(api_key="env-key", clock="manual", data_dir=tmp_path / "data")
+    with QcogPlatform.start(mode, settings) as platform:
+        assert platform.emulated and platform.api_key == "env-key"
+        assert (platform.port == 0) == (mode == "in-process")
+        async with platform.story() as story:
+            dataset = await story.upload("data", b"x,y\n" + b"1,2\n" * 20)
+            assert (await story.advance(60))["now"] == "2026-01-01T00:01:00Z"
+        assert platform.backend is not None
+        assert platform.backend.store.get("dataset", dataset["id"]) is not None
+        port = platform.port
+    if mode == "socket":  # the server has stopped: its port answers no more
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    with pytest.raises(ValueError, match="mode: 'in-process' or 'socket', not 'both'"):
+        QcogPlatform.start("both")  # type: ignore[arg-type]
+    elsewhere = QcogPlatform.target("https://qcog.example/api", "k")
+    assert not elsewhere.emulated and elsewhere.port == 0
