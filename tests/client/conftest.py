@@ -4,38 +4,39 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from qcog_mock.client import EmulatorClient, ExperimentClient
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 
 KEY = "client-test-key"
 
 
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Platform]:
+@pytest.fixture(params=["in-process", "socket"])
+def environment(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[QcogPlatform]:
+    """How clients reach the emulator: ASGI transport (no socket) or a real uvicorn server."""
     # The clients must not see a developer's own configuration.
     for name in ("QCOG_API_KEY", "QCOG_ENV"):
         monkeypatch.delenv(name, raising=False)
     # Local-path datasets are read from the test's own folder only.
-    backend = Platform(Settings(api_key=KEY, clock="manual", dataset_roots=(tmp_path,)))
-    yield backend
-    backend.close()
+    settings = Settings(api_key=KEY, clock="manual", dataset_roots=(tmp_path,))
+    with QcogPlatform.start(request.param, settings) as environment:
+        yield environment
 
 
-@pytest.fixture(params=["in-process", "socket"])
-def connection(request: pytest.FixtureRequest, backend: Platform) -> Iterator[dict[str, Any]]:
-    """How clients reach the emulator: ASGI transport (no socket) or a real uvicorn server."""
-    app = create_app(backend)
-    if request.param == "in-process":
-        yield {"base_url": "http://testserver/api", "transport": httpx.ASGITransport(app=app)}
-    else:
-        with serve_in_thread(app) as url:
-            yield {"base_url": f"{url}/api", "transport": None}
+@pytest.fixture
+def backend(environment: QcogPlatform) -> Platform:
+    assert environment.backend is not None
+    return environment.backend
+
+
+@pytest.fixture
+def connection(environment: QcogPlatform) -> dict[str, Any]:
+    return {"base_url": environment.base_url, "transport": environment.transport}
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "long_running_job.py"
 
@@ -25,13 +23,9 @@ async def test_the_example_runs_the_guides_job_and_its_next_steps(
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    backend = Platform(Settings(api_key="example-key", clock="auto"))
-    try:
-        with serve_in_thread(create_app(backend)) as url:
-            monkeypatch.setenv("QCOG_BASE_URL", f"{url}/api")
-            await example.main()
-    finally:
-        backend.close()
+    with QcogPlatform.socket(Settings(api_key="example-key", clock="auto")) as server:
+        monkeypatch.setenv("QCOG_BASE_URL", server.base_url)
+        await example.main()
     out = capsys.readouterr().out
     assert "Status: completed" in out
     assert out.count(": timed_out (") == 3 and "attempt 4: completed" in out

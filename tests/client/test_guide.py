@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from qcog_mock.client import ProjectClient, wait_for_run
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.trainer.synthetic import synthetic_panel
 
 GUIDE = Path(__file__).with_name("long-running-jobs.md")
@@ -59,15 +58,15 @@ def prepared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.chdir(tmp_path)  # no stray .env
     # 2 hours per epoch: 12 epochs fit in a 24-hour attempt. On this dataset the guide's early
     # stopping ends training at epoch 38, so the job needs all four attempts.
-    backend = Platform(Settings(api_key=KEY, clock="auto", epoch_seconds=2 * HOUR))
+    settings = Settings(api_key=KEY, clock="auto", epoch_seconds=2 * HOUR)
     with ExitStack() as stack:
-        stack.callback(backend.close)
         # The guide names no address: only the client's default one will do.
         try:
-            stack.enter_context(serve_in_thread(create_app(backend), port=8001))
+            server = stack.enter_context(QcogPlatform.socket(settings, port=8001))
         except RuntimeError as busy:
             pytest.skip(f"the guide runs verbatim only against localhost:8001: {busy}")
-        yield backend
+        assert server.backend is not None
+        yield server.backend
 
 
 async def test_the_guide_runs_verbatim_and_its_job_uses_retries(prepared: Platform) -> None:
