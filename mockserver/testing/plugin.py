@@ -56,6 +56,8 @@ import pytest_asyncio
 from qcog_mock.compat import activate
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     import httpx
     from freezegun.api import FrozenDateTimeFactory
 
@@ -183,15 +185,18 @@ class QcogPlatform:
 
     @classmethod
     @contextmanager
-    def in_process(cls, settings: Settings | None = None) -> Iterator[QcogPlatform]:
-        """A fresh emulator reached without a socket; closed (workers and files) afterwards."""
+    def in_process(
+        cls, settings: Settings | None = None, *, executor: Executor | None = None
+    ) -> Iterator[QcogPlatform]:
+        """A fresh emulator reached without a socket; closed (workers and files) afterwards.
+        ``executor``: where its attempts compute, if not the settings' (a test's own pool)."""
         import httpx
 
         from qcog_mock.mockserver.app import create_app
         from qcog_mock.mockserver.platform import Platform
 
         settings = settings or _default_settings()
-        backend = Platform(settings)
+        backend = Platform(settings, executor=executor)
         try:
             transport = httpx.ASGITransport(app=create_app(backend))
             yield cls("http://testserver/api", settings.api_key, transport, backend)
@@ -200,7 +205,9 @@ class QcogPlatform:
 
     @classmethod
     @contextmanager
-    def socket(cls, settings: Settings | None = None, port: int = 0) -> Iterator[QcogPlatform]:
+    def socket(
+        cls, settings: Settings | None = None, port: int = 0, *, executor: Executor | None = None
+    ) -> Iterator[QcogPlatform]:
         """A fresh emulator behind a real uvicorn server on loopback (``port`` 0: any free
         one); the server stops, then the emulator closes."""
         from qcog_mock.mockserver.app import create_app
@@ -208,7 +215,7 @@ class QcogPlatform:
         from qcog_mock.mockserver.testing.servers import serve_in_thread
 
         settings = settings or _default_settings()
-        backend = Platform(settings)
+        backend = Platform(settings, executor=executor)
         try:
             with serve_in_thread(create_app(backend), port) as url:
                 yield cls(f"{url}/api", settings.api_key, None, backend)
@@ -241,6 +248,17 @@ class QcogPlatform:
         from urllib.parse import urlsplit
 
         return 0 if self.transport is not None else urlsplit(self.base_url).port or 0
+
+    def http(self, timeout: float = 120) -> httpx.AsyncClient:
+        """Raw HTTP to the server's root, with the key: for what the clients do not cover."""
+        import httpx
+
+        return httpx.AsyncClient(
+            transport=self.transport,
+            base_url=self.base_url.removesuffix("/api"),
+            headers={"Authorization": f"x-api-key {self.api_key}"},
+            timeout=timeout,
+        )
 
     def story(self) -> AbstractAsyncContextManager[Story]:
         """The steps of a long-running-job story (upload, submit, advance, wait) on this server."""

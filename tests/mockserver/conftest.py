@@ -9,10 +9,10 @@ import pytest
 from qcog_mock.mockserver.engine.executors import LocalProcesses
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from tests.mockserver.helpers import (
     KEY,
     Platform,
-    api_client,
     assert_nothing_stranded,
     wait_for_exit,
 )
@@ -40,18 +40,23 @@ def settings(settings_overrides: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture
-def backend(settings: Settings) -> Iterator[Emulator]:
-    backend = Emulator(settings)
-    yield backend
-    try:
-        assert_nothing_stranded(backend)
-    finally:
-        backend.close()
+def environment(settings: Settings) -> Iterator[QcogPlatform]:
+    """The test's emulator, in process, started the one way (``QcogPlatform``)."""
+    with QcogPlatform.in_process(settings) as environment:
+        yield environment
+        assert environment.backend is not None
+        assert_nothing_stranded(environment.backend)
 
 
 @pytest.fixture
-async def client(backend: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(backend) as client:
+def backend(environment: QcogPlatform) -> Emulator:
+    assert environment.backend is not None
+    return environment.backend
+
+
+@pytest.fixture
+async def client(environment: QcogPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    async with environment.http() as client:
         yield client
 
 

@@ -16,6 +16,7 @@ from qcog_mock.client import EmulatorClient, ExperimentClient
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
@@ -80,15 +81,14 @@ def api_client(backend: Emulator) -> httpx.AsyncClient:
 async def emulator(using: Executor | None = None, **settings: Any) -> AsyncIterator[Platform]:
     """A fresh in-process emulator (manual clock unless told otherwise), closed afterwards;
     ``using``: the test's own executor (by default ``settings``' executor, the shared pool)."""
-    backend = Emulator(Settings(**{"api_key": KEY, "clock": "manual", **settings}), executor=using)
-    try:
-        async with api_client(backend) as client:
+    values = {"api_key": KEY, "clock": "manual", **settings}
+    with QcogPlatform.in_process(Settings(**values), executor=using) as started:
+        assert started.backend is not None
+        async with started.http() as client:
             platform = await Platform(client).setup()
-            platform.backend = backend
+            platform.backend = started.backend
             yield platform
-        assert_nothing_stranded(backend)
-    finally:
-        backend.close()
+        assert_nothing_stranded(started.backend)
 
 
 def assert_nothing_stranded(backend: Emulator) -> None:
