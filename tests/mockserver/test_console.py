@@ -8,24 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.cli import main
 from qcog_mock.mockserver.cli.console import printable
-from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.story import Story
 from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    platform = Platform(Settings(api_key=KEY, clock="manual"))
-    try:
-        with serve_in_thread(create_app(platform)) as url:
-            yield url
-    finally:
-        platform.close()
+    with QcogPlatform.socket(Settings(api_key=KEY, clock="manual")) as started:
+        yield started.base_url.removesuffix("/api")
 
 
 def console(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
-from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 
 
 async def test_docs_pages_load_only_assets_the_emulator_serves() -> None:
-    platform = Platform(Settings(api_key="k"))
-    try:
-        transport = httpx.ASGITransport(app=create_app(platform))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+    with QcogPlatform.in_process(Settings(api_key="k")) as started:
+        async with started.http() as web:
             for page, marker in (("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")):
                 answer = await web.get(page)
                 assert answer.status_code == 200 and marker in answer.text
@@ -27,5 +22,3 @@ async def test_docs_pages_load_only_assets_the_emulator_serves() -> None:
                     asset = await web.get(url)
                     assert asset.status_code == 200 and len(asset.content) > 100, url
             assert "fonts.googleapis" not in (await web.get("/redoc")).text
-    finally:
-        platform.close()
