@@ -3,9 +3,9 @@ datasets.
 
 Times are float seconds of simulated time; ISO text is made only at the edge, by ``public()``
 (datasets keep the ISO text they have always been stored with). Each document is stored as one
-JSON object (``to_doc`` / ``from_doc``); ``public()`` gives the API's response model, so the
-document and the schema cannot drift. The run status machine is
-``RUN_TRANSITIONS``: the only way a status changes is ``Run.move_to``.
+JSON object (``to_doc`` / ``from_doc``). A resource whose answer is its document is its routes'
+response model; the others' ``public()`` answers are held to theirs by tests. The run status
+machine is ``RUN_TRANSITIONS``: the only way a status changes is ``Run.move_to``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.runparams import RunParams
 from qcog_mock.mockserver.store import Store
@@ -232,27 +231,30 @@ class Delivery:
         return view
 
 
+class Document:
+    """A resource stored as one JSON object: ``to_doc`` and ``from_doc``. The resources whose
+    answer is their document (datasets, deployments, environments, experiments, users,
+    projects, memberships) are their routes' response models as they are: one shape, once."""
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        return cls(**doc)
+
+
 @dataclass
-class User:
+class User(Document):
     id: str
     name: str
     email: str
     system_role: str
     created_at: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> User:
-        return cls(**doc)
-
-    def public(self) -> schemas.User:
-        return schemas.User(**asdict(self))
-
 
 @dataclass
-class Project:
+class Project(Document):
     id: str
     name: str
     description: str | None
@@ -260,19 +262,9 @@ class Project:
     created_at: str
     updated_at: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Project:
-        return cls(**doc)
-
-    def public(self) -> schemas.Project:
-        return schemas.Project(**asdict(self))
-
 
 @dataclass
-class ApiKey:
+class ApiKey(Document):
     """A key's digest (``name``: the key itself is never stored) and whose key it is."""
 
     id: str
@@ -282,20 +274,9 @@ class ApiKey:
     project_id: str | None
     created_at: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> ApiKey:
-        return cls(**doc)
-
-    def public(self, key: str) -> schemas.ApiKey:
-        """The answer that makes the key: the one time it is shown."""
-        return schemas.ApiKey(**asdict(self), x_api_key=key)
-
 
 @dataclass
-class Membership:
+class Membership(Document):
     """A user's role in a project (``name`` is ``user_id:project_id``, unique)."""
 
     id: str
@@ -305,19 +286,9 @@ class Membership:
     role: str
     created_at: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Membership:
-        return cls(**doc)
-
-    def public(self) -> schemas.UserProject:
-        return schemas.UserProject(**asdict(self))
-
 
 @dataclass
-class Environment:
+class Environment(Document):
     """Where a run executes: a CPU or GPU image."""
 
     id: str
@@ -330,19 +301,9 @@ class Environment:
     created_ts: str
     updated_ts: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Environment:
-        return cls(**doc)
-
-    def public(self) -> schemas.Environment:
-        return schemas.Environment(**asdict(self))
-
 
 @dataclass
-class Experiment:
+class Experiment(Document):
     """What a run trains: the platform's experiment package."""
 
     id: str
@@ -353,19 +314,9 @@ class Experiment:
     created_ts: str
     updated_ts: str
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Experiment:
-        return cls(**doc)
-
-    def public(self) -> schemas.Experiment:
-        return schemas.Experiment(**asdict(self))
-
 
 @dataclass
-class Dataset:
+class Dataset(Document):
     """A project's CSV: its shape, its size and where it came from."""
 
     id: str
@@ -381,23 +332,13 @@ class Dataset:
     format: str = "csv"
     size_bytes: int = 0
 
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Dataset:
-        return cls(**doc)
-
-    def public(self) -> schemas.Dataset:
-        return schemas.Dataset(**asdict(self))
-
     def summary(self) -> dict[str, Any]:
         """How ``whoami`` lists it."""
         return {"id": self.id, "name": self.name, "description": self.description}
 
 
 @dataclass
-class Deployment:
+class Deployment(Document):
     """A run's checkpoint, deployed under a name and a version, for inferences."""
 
     id: str
@@ -414,16 +355,6 @@ class Deployment:
     run_status: str | None
     project_id: str
     created_at: str
-
-    def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Deployment:
-        return cls(**doc)
-
-    def public(self) -> schemas.Deployment:
-        return schemas.Deployment(**asdict(self))
 
 
 # Persistence (documents in the store's tables) ------------------------------------------------

@@ -140,23 +140,6 @@ class WhoAmI(_Open):
     datasets: list[dict[str, Any]]
 
 
-class User(_Open):
-    id: str
-    name: str
-    email: str
-    system_role: str
-    created_at: str
-
-
-class Project(_Open):
-    id: str
-    name: str
-    description: str | None
-    allowed_gpus: list[str]
-    created_at: str
-    updated_at: str
-
-
 class ApiKey(_Open):
     """A key as made: the only answer that shows the key itself."""
 
@@ -167,52 +150,6 @@ class ApiKey(_Open):
     project_id: str | None
     created_at: str
     x_api_key: str
-
-
-class UserProject(_Open):
-    id: str
-    name: str
-    user_id: str
-    project_id: str
-    role: str
-    created_at: str
-
-
-class Environment(_Open):
-    id: str
-    name: str
-    description: str | None
-    instance: Literal["cpu", "gpu"]
-    image_id: str | None
-    configuration: dict[str, Any]
-    metadata: dict[str, Any] | None
-    created_ts: str
-    updated_ts: str
-
-
-class Experiment(_Open):
-    id: str
-    name: str
-    description: str | None
-    file_path: str | None
-    format: str
-    created_ts: str
-    updated_ts: str
-
-
-class Dataset(_Open):
-    id: str
-    name: str
-    description: str | None
-    project_id: str
-    configuration: dict[str, Any]
-    number_of_rows: int
-    number_of_columns: int
-    columns: list[str]
-    created_at: str
-    updated_at: str
-    format: str
-    size_bytes: int
 
 
 class Attempt(_Open):
@@ -284,23 +221,6 @@ class Event(_Open):
     seq: int
     time: str
     type: str
-
-
-class Deployment(_Open):
-    id: str
-    deployment_id: str
-    name: str
-    deployment_name: str
-    version: str
-    release_notes: str | None
-    status: str
-    checkpoint_name: str
-    checkpoint_epoch: int
-    criterion: dict[str, Any] | None
-    run_id: str
-    run_status: str | None
-    project_id: str
-    created_at: str
 
 
 class Predictions(_Open):

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import AdminDep, PlatformDep, PrincipalDep, number, optional
+from qcog_mock.mockserver.documents import Environment, Experiment
 
 router = APIRouter()
 
@@ -17,34 +18,32 @@ def whoami(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return platform.identity.whoami(principal)
 
 
-@router.get("/environments", response_model=list[schemas.Environment], tags=["environments"])
+@router.get("/environments", response_model=list[Environment], tags=["environments"])
 def list_environments(
     platform: PlatformDep,
     principal: PrincipalDep,
     limit: str | None = None,
     offset: str | None = None,
     instance: str | None = None,
-) -> list[schemas.Environment]:
+) -> list[Environment]:
     found = platform.catalog.list_environments(
         number("limit", limit, 100), number("offset", offset, 0), optional(instance)
     )
-    return [environment.public() for environment in found]
+    return [environment for environment in found]
 
 
-@router.post(
-    "/environments", response_model=schemas.Environment, status_code=201, tags=["environments"]
-)
+@router.post("/environments", response_model=Environment, status_code=201, tags=["environments"])
 def create_environment(
     body: schemas.EnvironmentCreate, platform: PlatformDep, admin: AdminDep
-) -> schemas.Environment:
-    return platform.catalog.create_environment(body).public()
+) -> Environment:
+    return platform.catalog.create_environment(body)
 
 
-@router.get("/environments/{value}", response_model=schemas.Environment, tags=["environments"])
+@router.get("/environments/{value}", response_model=Environment, tags=["environments"])
 def get_environment(
     value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
-) -> schemas.Environment:
-    return platform.catalog.get_environment(value, identifier).public()
+) -> Environment:
+    return platform.catalog.get_environment(value, identifier)
 
 
 @router.delete("/environments/{value}", response_model=schemas.Deleted, tags=["environments"])
@@ -54,30 +53,28 @@ def delete_environment(
     return platform.catalog.delete_environment(value, identifier)
 
 
-@router.get("/experiments", response_model=list[schemas.Experiment], tags=["experiments"])
+@router.get("/experiments", response_model=list[Experiment], tags=["experiments"])
 def list_experiments(
     platform: PlatformDep,
     principal: PrincipalDep,
     limit: str | None = None,
     offset: str | None = None,
-) -> list[schemas.Experiment]:
+) -> list[Experiment]:
     found = platform.catalog.list_experiments(
         number("limit", limit, 100), number("offset", offset, 0)
     )
-    return [experiment.public() for experiment in found]
+    return [experiment for experiment in found]
 
 
-@router.post(
-    "/experiments", response_model=schemas.Experiment, status_code=201, tags=["experiments"]
-)
+@router.post("/experiments", response_model=Experiment, status_code=201, tags=["experiments"])
 def create_experiment(
     body: schemas.ExperimentCreate, platform: PlatformDep, admin: AdminDep
-) -> schemas.Experiment:
-    return platform.catalog.create_experiment(body).public()
+) -> Experiment:
+    return platform.catalog.create_experiment(body)
 
 
-@router.get("/experiments/{value}", response_model=schemas.Experiment, tags=["experiments"])
+@router.get("/experiments/{value}", response_model=Experiment, tags=["experiments"])
 def get_experiment(
     value: str, platform: PlatformDep, principal: PrincipalDep, identifier: str = "id"
-) -> schemas.Experiment:
-    return platform.catalog.get_experiment(value, identifier).public()
+) -> Experiment:
+    return platform.catalog.get_experiment(value, identifier)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, flag, number
+from qcog_mock.mockserver.documents import Dataset
 from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/datasets", tags=["datasets"])
@@ -28,7 +29,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 @router.get(
     "",
-    response_model=list[schemas.Dataset],
+    response_model=list[Dataset],
     description="limit/skip come from the query or a JSON body (the body wins).",
 )
 def list_datasets(
@@ -37,25 +38,25 @@ def list_datasets(
     body: Annotated[dict[str, Any], Depends(json_body)],
     limit: str | None = None,
     skip: str | None = None,
-) -> list[schemas.Dataset]:
+) -> list[Dataset]:
     limit_value = body.get("limit", number("limit", limit, 100))
     skip_value = body.get("skip", number("skip", skip, 0))
     found = platform.datasets.page(
         pid, number("limit", limit_value, 100), number("skip", skip_value, 0)
     )
-    return [dataset.public() for dataset in found]
+    return [dataset for dataset in found]
 
 
-@router.post("", response_model=schemas.Dataset, status_code=201)
+@router.post("", response_model=Dataset, status_code=201)
 def create_dataset(
     pid: ProjectIdDep, body: schemas.DatasetCreate, platform: PlatformDep
-) -> schemas.Dataset:
-    return platform.datasets.create(pid, body).public()
+) -> Dataset:
+    return platform.datasets.create(pid, body)
 
 
 @router.post(
     "/upload",
-    response_model=schemas.Dataset,
+    response_model=Dataset,
     status_code=201,
     description="Multipart CSV upload in the field 'file'. chunk_size is advisory and ignored.",
 )
@@ -69,7 +70,7 @@ def upload_dataset(
     override: str | None = None,
     chunk_size: str | None = None,
     description: str | None = None,
-) -> schemas.Dataset:
+) -> Dataset:
     return platform.datasets.upload(
         pid,
         name,
@@ -78,11 +79,11 @@ def upload_dataset(
         override=flag("override", override, False),
         description=description,
         configuration_version=configuration_version,
-    ).public()
+    )
 
 
-@router.get("/{value}", response_model=schemas.Dataset)
+@router.get("/{value}", response_model=Dataset)
 def get_dataset(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
-) -> schemas.Dataset:
-    return platform.datasets.get(pid, value, identifier).public()
+) -> Dataset:
+    return platform.datasets.get(pid, value, identifier)

@@ -8,15 +8,16 @@ from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import PlatformDep, ProjectIdDep, number
+from qcog_mock.mockserver.documents import Deployment
 from qcog_mock.mockserver.errors import Invalid
 
 router = APIRouter(prefix="/projects/{pid}/experiment_runs/{rid}", tags=["deployments"])
 
 
-@router.post("/checkpoints/deploy", response_model=schemas.Deployment, status_code=201)
+@router.post("/checkpoints/deploy", response_model=Deployment, status_code=201)
 def deploy_checkpoint(
     pid: ProjectIdDep, rid: str, body: schemas.CheckpointDeploy, platform: PlatformDep
-) -> schemas.Deployment:
+) -> Deployment:
     if not body.checkpoint_name:
         raise Invalid("checkpoint_name: required to deploy a checkpoint.")
     named = schemas.DeploymentCreate(
@@ -25,12 +26,12 @@ def deploy_checkpoint(
         version=body.version,
         release_notes=body.release_notes,
     )
-    return platform.deployments.deploy(pid, rid, named).public()
+    return platform.deployments.deploy(pid, rid, named)
 
 
 @router.post(
     "/deployments",
-    response_model=schemas.Deployment,
+    response_model=Deployment,
     status_code=201,
     description=(
         "Deploy checkpoint_name, or the checkpoint a criterion selects: {metric, value} with "
@@ -40,29 +41,29 @@ def deploy_checkpoint(
 )
 def create_deployment(
     pid: ProjectIdDep, rid: str, body: schemas.DeploymentCreate, platform: PlatformDep
-) -> schemas.Deployment:
-    return platform.deployments.deploy(pid, rid, body).public()
+) -> Deployment:
+    return platform.deployments.deploy(pid, rid, body)
 
 
-@router.get("/deployments", response_model=list[schemas.Deployment])
+@router.get("/deployments", response_model=list[Deployment])
 def list_deployments(
     pid: ProjectIdDep,
     rid: str,
     platform: PlatformDep,
     limit: str | None = None,
     skip: str | None = None,
-) -> list[schemas.Deployment]:
+) -> list[Deployment]:
     found = platform.deployments.page(
         pid, rid, number("limit", limit, 100), number("skip", skip, 0)
     )
-    return [deployment.public() for deployment in found]
+    return [deployment for deployment in found]
 
 
-@router.get("/deployments/{value}", response_model=schemas.Deployment)
+@router.get("/deployments/{value}", response_model=Deployment)
 def get_deployment(
     pid: ProjectIdDep, rid: str, value: str, platform: PlatformDep, identifier: str = "id"
-) -> schemas.Deployment:
-    return platform.deployments.get(pid, rid, value, identifier).public()
+) -> Deployment:
+    return platform.deployments.get(pid, rid, value, identifier)
 
 
 @router.post(
