@@ -1,7 +1,9 @@
-"""Request and response schemas per resource, for validation and the OpenAPI document.
+"""Request bodies per resource, and the response models of answers that are not a stored
+document as it is (runs, checkpoints, a made key, the control plane's); a resource whose answer
+is its document is its own response model (``documents.py``).
 
 Request models accept extra keys, as the platform ignores what it does not know. Response models
-list the known fields and allow more (the emulator's additions are documented in the README).
+list every field the answer carries.
 """
 
 from __future__ import annotations
