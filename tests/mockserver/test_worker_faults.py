@@ -165,7 +165,7 @@ async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalP
         wait_until_dead(pid)
         second = await short_run(platform, "second")
         assert_nothing_stranded(platform)
-        (replacement,) = pool.idle_pids()
+        (replacement,) = until(pool.idle_pids)  # filed idle once the watcher reads its answer
         assert replacement != pid
     for run in (first, second):
         assert [a["outcome"] for a in run["attempts"]] == ["completed"]
