@@ -165,7 +165,8 @@ def test_the_plugins_fixtures_tear_down_on_sigterm(pytester: pytest.Pytester) ->
         until(lambda: ready.exists() or session.poll() is not None, timeout=120)
         assert ready.exists(), session.communicate()[0]
         (worker,) = map(int, ready.read_text().split())
-        assert stopped(session, signal.SIGTERM, expected=pytest.ExitCode.INTERRUPTED)
+        ended = stopped(session, signal.SIGTERM, expected=pytest.ExitCode.INTERRUPTED)
+        assert ended, f"the session (exit {session.returncode}) said:\n{session.communicate()[0]}"
     finally:
         if session.poll() is None:
             session.kill()
