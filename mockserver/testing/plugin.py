@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     import httpx
+    from fastapi import FastAPI
     from freezegun.api import FrozenDateTimeFactory
 
     from qcog_mock.client import EmulatorClient, ExperimentClient
@@ -192,16 +193,9 @@ class QcogPlatform:
         ``executor``: where its attempts compute, if not the settings' (a test's own pool)."""
         import httpx
 
-        from qcog_mock.mockserver.app import create_app
-        from qcog_mock.mockserver.platform import Platform
-
-        settings = settings or _default_settings()
-        backend = Platform(settings, executor=executor)
-        try:
-            transport = httpx.ASGITransport(app=create_app(backend))
-            yield cls("http://testserver/api", settings.api_key, transport, backend)
-        finally:
-            backend.close()
+        with _app(settings, executor) as (app, backend):
+            transport = httpx.ASGITransport(app=app)
+            yield cls("http://testserver/api", backend.settings.api_key, transport, backend)
 
     @classmethod
     @contextmanager
@@ -210,17 +204,10 @@ class QcogPlatform:
     ) -> Iterator[QcogPlatform]:
         """A fresh emulator behind a real uvicorn server on loopback (``port`` 0: any free
         one); the server stops, then the emulator closes."""
-        from qcog_mock.mockserver.app import create_app
-        from qcog_mock.mockserver.platform import Platform
         from qcog_mock.mockserver.testing.servers import serve_in_thread
 
-        settings = settings or _default_settings()
-        backend = Platform(settings, executor=executor)
-        try:
-            with serve_in_thread(create_app(backend), port) as url:
-                yield cls(f"{url}/api", settings.api_key, None, backend)
-        finally:
-            backend.close()
+        with _app(settings, executor) as (app, backend), serve_in_thread(app, port) as url:
+            yield cls(f"{url}/api", backend.settings.api_key, None, backend)
 
     @classmethod
     def start(
@@ -283,6 +270,21 @@ class QcogPlatform:
     def _moved(self, now: str) -> None:
         for listener in self.time_listeners:
             listener(now)
+
+
+@contextmanager
+def _app(
+    settings: Settings | None, executor: Executor | None
+) -> Iterator[tuple[FastAPI, Platform]]:
+    """A fresh emulator and its app, however it is reached; the emulator is closed afterwards."""
+    from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.platform import Platform
+
+    backend = Platform(settings or _default_settings(), executor=executor)
+    try:
+        yield create_app(backend), backend
+    finally:
+        backend.close()
 
 
 def _default_settings() -> Settings:
