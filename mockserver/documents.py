@@ -4,8 +4,9 @@ datasets.
 Times are float seconds of simulated time; ISO text is made only at the edge, by ``public()``
 (datasets keep the ISO text they have always been stored with). Each document is stored as one
 JSON object (``to_doc`` / ``from_doc``). A resource whose answer is its document is its routes'
-response model; the others' ``public()`` answers are held to theirs by tests. The run status
-machine is ``RUN_TRANSITIONS``: the only way a status changes is ``Run.move_to``.
+response model; the others' ``public()`` builds their response model (``schemas``), so an answer
+that drifts from its schema fails where it is made. The run status machine is
+``RUN_TRANSITIONS``: the only way a status changes is ``Run.move_to``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Self
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.runparams import RunParams
 from qcog_mock.mockserver.store import Store
@@ -66,17 +68,17 @@ class Attempt:
     def running(self) -> bool:
         return self.outcome is None
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "started_at": isoformat(self.started_at),
-            "deadline": isoformat(self.deadline),
-            "ended_at": _iso(self.ended_at),
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "resumed_from_epoch": self.resumed_from_epoch,
-            "epochs_completed": self.epochs_completed,
-        }
+    def public(self) -> schemas.Attempt:
+        return schemas.Attempt(
+            number=self.number,
+            started_at=isoformat(self.started_at),
+            deadline=isoformat(self.deadline),
+            ended_at=_iso(self.ended_at),
+            outcome=self.outcome,
+            reason=self.reason,
+            resumed_from_epoch=self.resumed_from_epoch,
+            epochs_completed=self.epochs_completed,
+        )
 
 
 @dataclass
@@ -145,35 +147,39 @@ class Run:
         values["attempts"] = [Attempt(**a) for a in doc["attempts"]]
         return cls(**values)
 
-    def public(self, now: float) -> dict[str, Any]:
+    def public(self, now: float) -> schemas.Run:
         """The run object of the API: the documented fields plus qcog-mock's additions."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "project_id": self.project_id,
-            "experiment_id": self.experiment_id,
-            "environment_id": self.environment_id,
-            "dataset_id": self.dataset_id,
-            "params": self.params.stored(),
-            "metadata": self.metadata,
-            "status": self.status,
-            "metrics": self.metrics,
-            "errors": self.errors or None,
-            "local_webhook_url": self.local_webhook_url,
-            "timeout": self.params.timeout,
-            "retries": self.params.retries,
-            "max_attempts": self.max_attempts,
-            "attempts": [a.public() for a in self.attempts],
-            "current_attempt": self.current_attempt,
-            "next_attempt_at": _iso(self.next_attempt_at),
-            "retries_used": max(0, len(self.attempts) - 1),
-            "runtime_seconds": self.runtime_seconds(now),
-            "runtime_limit_seconds": self.runtime_limit(),
-            "disk_bytes": self.disk_bytes,
-            "created_at": isoformat(self.created_at),
-            "updated_at": isoformat(self.updated_at),
-        } | ({"error": self.errors[-1]} if self.errors and self.status == "failed" else {})
+        assert self.status is not None, "a run is shown only once submitted"
+        failed = self.status == "failed" and bool(self.errors)
+        return schemas.Run(
+            id=self.id,
+            name=self.name,
+            description=self.description,
+            project_id=self.project_id,
+            experiment_id=self.experiment_id,
+            environment_id=self.environment_id,
+            dataset_id=self.dataset_id,
+            params=self.params.stored(),
+            metadata=self.metadata,
+            status=self.status,
+            metrics=self.metrics,
+            errors=self.errors or None,
+            local_webhook_url=self.local_webhook_url,
+            timeout=self.params.timeout,
+            retries=self.params.retries,
+            max_attempts=self.max_attempts,
+            attempts=[a.public() for a in self.attempts],
+            current_attempt=self.current_attempt,
+            next_attempt_at=_iso(self.next_attempt_at),
+            retries_used=max(0, len(self.attempts) - 1),
+            runtime_seconds=self.runtime_seconds(now),
+            runtime_limit_seconds=self.runtime_limit(),
+            disk_bytes=self.disk_bytes,
+            created_at=isoformat(self.created_at),
+            updated_at=isoformat(self.updated_at),
+            # Set only once failed: answers are rendered without unset fields.
+            **({"error": self.errors[-1]} if failed else {}),
+        )
 
 
 @dataclass
@@ -194,8 +200,8 @@ class Checkpoint:
     def from_doc(cls, doc: dict[str, Any]) -> Checkpoint:
         return cls(**doc)
 
-    def public(self) -> dict[str, Any]:
-        return {**asdict(self), "created_at": isoformat(self.created_at)}
+    def public(self) -> schemas.Checkpoint:
+        return schemas.Checkpoint(**{**asdict(self), "created_at": isoformat(self.created_at)})
 
 
 @dataclass
@@ -221,14 +227,20 @@ class Delivery:
     def from_doc(cls, doc: dict[str, Any]) -> Delivery:
         return cls(**doc)
 
-    def public(self) -> dict[str, Any]:
-        view = {k: v for k, v in asdict(self).items() if k not in ("body", "next_attempt_at")}
-        view["created_at"] = isoformat(self.created_at)
-        view["next_attempt_at"] = (
-            isoformat(self.next_attempt_at) if self.status == "pending" else None
+    def public(self) -> schemas.Delivery:
+        return schemas.Delivery(
+            id=self.id,
+            message_id=self.message_id,
+            event_seq=self.event_seq,
+            type=self.type,
+            run_id=self.run_id,
+            url=self.url,
+            created_at=isoformat(self.created_at),
+            next_attempt_at=isoformat(self.next_attempt_at) if self.status == "pending" else None,
+            status=self.status,
+            attempts=self.attempts,
+            payload=json.loads(self.body),
         )
-        view["payload"] = json.loads(self.body)
-        return view
 
 
 class Document:

@@ -140,13 +140,10 @@ class ServerFaults:
         self.store = store
         self.plan: list[Fault] = parse_faults(store.setting("faults") or [])
 
-    def set(self, plan: Any) -> list[dict[str, Any]]:
+    def set(self, plan: Any) -> list[Fault]:
         self.plan = parse_faults(plan)
-        self.store.set_setting("faults", self.public())
-        return self.public()
-
-    def public(self) -> list[dict[str, Any]]:
-        return [fault.model_dump() for fault in self.plan]
+        self.store.set_setting("faults", [fault.model_dump() for fault in self.plan])
+        return list(self.plan)
 
     def for_run(self, run_faults: list[Fault]) -> FaultPlan:
         return FaultPlan.of(run_faults, self.plan)

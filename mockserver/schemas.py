@@ -209,6 +209,7 @@ class Deleted(_Open):
     deleted: bool
     id: str
     name: str
+    status_before: str | None = Field(default=None, description="A run's: the status it was stopped in.")
 
 
 class Clock(_Open):
@@ -217,6 +218,37 @@ class Clock(_Open):
     mode: str
     speed: float
     next_event_at: str | None
+
+
+class Settled(Clock):
+    settled: bool = Field(description="Whether nothing was due before the timeout.")
+
+
+class Reset(_Open):
+    reset: bool
+    clock: Clock
+
+
+class WebhookSettings(_Open):
+    secret: str
+    endpoints: list[str]
+    checkpoint_events: bool
+    timeout_seconds: float
+    backoff_seconds: list[float]
+
+
+class Delivery(_Open):
+    id: int
+    message_id: str
+    event_seq: int
+    type: str
+    run_id: str | None
+    url: str
+    created_at: str
+    next_attempt_at: str | None = Field(description="Set while the delivery is pending.")
+    status: Literal["pending", "delivered", "failed"]
+    attempts: list[dict[str, Any]]
+    payload: dict[str, Any]
 
 
 class Event(_Open):
@@ -228,7 +260,10 @@ class Event(_Open):
 class Predictions(_Open):
     predictions: list[list[float]]
     rows: int
-    notes: list[str] | None = None
+    notes: list[str] | None
+    deployment: str
+    checkpoint_name: str
+    dataset: str | None = Field(default=None, description="Batch inferences only: what was read.")
 
 
 class Problem(BaseModel):

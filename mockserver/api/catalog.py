@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
@@ -14,7 +12,7 @@ router = APIRouter()
 
 
 @router.get("/whoami", response_model=schemas.WhoAmI, tags=["identity"])
-def whoami(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+def whoami(platform: PlatformDep, principal: PrincipalDep) -> schemas.WhoAmI:
     return platform.identity.whoami(principal)
 
 
@@ -46,10 +44,15 @@ def get_environment(
     return platform.catalog.get_environment(value, identifier)
 
 
-@router.delete("/environments/{value}", response_model=schemas.Deleted, tags=["environments"])
+@router.delete(
+    "/environments/{value}",
+    response_model=schemas.Deleted,
+    response_model_exclude_unset=True,
+    tags=["environments"],
+)
 def delete_environment(
     value: str, platform: PlatformDep, admin: AdminDep, identifier: str = "id"
-) -> dict[str, Any]:
+) -> schemas.Deleted:
     return platform.catalog.delete_environment(value, identifier)
 
 

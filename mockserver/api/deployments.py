@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from qcog_mock.mockserver import schemas
@@ -69,6 +67,7 @@ def get_deployment(
 @router.post(
     "/deployments/{did}/inferences/sync",
     response_model=schemas.Predictions,
+    response_model_exclude_unset=True,
     description=(
         "Predictions for dataset_file (the CSV text): one list per row, one value per target. "
         "Columns must be the training features in training order; target columns are ignored "
@@ -77,13 +76,14 @@ def get_deployment(
 )
 def sync_inference(
     pid: ProjectIdDep, rid: str, did: str, body: schemas.SyncInference, platform: PlatformDep
-) -> dict[str, Any]:
+) -> schemas.Predictions:
     return platform.deployments.infer(pid, rid, did, body.dataset_file)
 
 
 @router.post(
     "/deployments/{did}/inferences",
     response_model=schemas.Predictions,
+    response_model_exclude_unset=True,
     description=(
         "Batch predictions for dataset_path: a dataset of the project (by name or id) or a local "
         "CSV path. Same shape as the sync answer, plus the dataset."
@@ -91,5 +91,5 @@ def sync_inference(
 )
 def run_inferences(
     pid: ProjectIdDep, rid: str, did: str, body: schemas.BatchInference, platform: PlatformDep
-) -> dict[str, Any]:
+) -> schemas.Predictions:
     return platform.deployments.infer_dataset(pid, rid, did, body.dataset_path)

@@ -10,6 +10,7 @@ from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import PlatformDep, number, optional, require_admin
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.errors import Invalid
+from qcog_mock.mockserver.faults import Fault
 
 # The control plane is the operator's: every route needs an admin key or the admin's basic
 # credentials (the README's Security section).
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/_emulator", tags=["emulator"], dependencies=[Depends
 
 
 @router.get("/clock", response_model=schemas.Clock)
-def clock(platform: PlatformDep) -> dict[str, Any]:
+def clock(platform: PlatformDep) -> schemas.Clock:
     return platform.control.clock_state()
 
 
@@ -26,7 +27,7 @@ def clock(platform: PlatformDep) -> dict[str, Any]:
     response_model=schemas.Clock,
     description="Advance by 'seconds' or to 'to'; returns once every event due by then is done.",
 )
-def advance(body: schemas.ClockAdvance, platform: PlatformDep) -> dict[str, Any]:
+def advance(body: schemas.ClockAdvance, platform: PlatformDep) -> schemas.Clock:
     to = None
     if body.to is not None:
         try:
@@ -38,27 +39,31 @@ def advance(body: schemas.ClockAdvance, platform: PlatformDep) -> dict[str, Any]
 
 @router.post(
     "/clock/settle",
-    response_model=schemas.Clock,
+    response_model=schemas.Settled,
     description=(
         "Wait until nothing is due (in auto mode: until every run has gone as far as it can), "
         "at most 'timeout' wall seconds; 'settled' says whether it got there."
     ),
 )
-def settle(platform: PlatformDep, timeout: float = 600.0) -> dict[str, Any]:
+def settle(platform: PlatformDep, timeout: float = 600.0) -> schemas.Settled:
     if timeout <= 0:
         raise Invalid("timeout: must be greater than 0 (wall seconds).")
     return platform.control.settle(timeout)
 
 
 @router.put("/clock", response_model=schemas.Clock)
-def set_mode(body: schemas.ClockModeUpdate, platform: PlatformDep) -> dict[str, Any]:
+def set_mode(body: schemas.ClockModeUpdate, platform: PlatformDep) -> schemas.Clock:
     return platform.control.set_clock_mode(body.mode, body.speed)
 
 
-@router.post("/reset", description="Back to the seed state: resources, files, timeline, clock.")
-def reset(platform: PlatformDep) -> dict[str, Any]:
+@router.post(
+    "/reset",
+    response_model=schemas.Reset,
+    description="Back to the seed state: resources, files, timeline, clock.",
+)
+def reset(platform: PlatformDep) -> schemas.Reset:
     platform.reset()
-    return {"reset": True, "clock": platform.control.clock_state()}
+    return schemas.Reset(reset=True, clock=platform.control.clock_state())
 
 
 @router.get("/events", response_model=list[schemas.Event])
@@ -67,58 +72,76 @@ def events(
     run_id: str | None = None,
     after: str | None = None,
     limit: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[schemas.Event]:
     return platform.timeline.events(
         optional(run_id), number("after", after, 0), number("limit", limit, 10_000)
     )
 
 
-@router.get("/webhooks", description="The signing secret, the server-wide endpoints, the schedule.")
-def webhooks(platform: PlatformDep) -> dict[str, Any]:
+@router.get(
+    "/webhooks",
+    response_model=schemas.WebhookSettings,
+    description="The signing secret, the server-wide endpoints, the schedule.",
+)
+def webhooks(platform: PlatformDep) -> schemas.WebhookSettings:
     return platform.control.webhook_settings()
 
 
-@router.post("/webhooks/endpoints", description='Add a server-wide endpoint: {"url": …}.')
-def add_endpoint(body: schemas.WebhookEndpoint, platform: PlatformDep) -> dict[str, Any]:
+@router.post(
+    "/webhooks/endpoints",
+    response_model=schemas.WebhookSettings,
+    description='Add a server-wide endpoint: {"url": …}.',
+)
+def add_endpoint(body: schemas.WebhookEndpoint, platform: PlatformDep) -> schemas.WebhookSettings:
     return platform.control.add_webhook_endpoint(body.url)
 
 
-@router.delete("/webhooks/endpoints")
-def remove_endpoint(url: str, platform: PlatformDep) -> dict[str, Any]:
+@router.delete("/webhooks/endpoints", response_model=schemas.WebhookSettings)
+def remove_endpoint(url: str, platform: PlatformDep) -> schemas.WebhookSettings:
     return platform.control.remove_webhook_endpoint(url)
 
 
 @router.get(
     "/webhooks/deliveries",
+    response_model=list[schemas.Delivery],
     description="Every delivery with each attempt's status code, error, simulated and wall time.",
 )
 def deliveries(
     platform: PlatformDep, run_id: str | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[schemas.Delivery]:
     return platform.control.deliveries(optional(run_id), optional(status))
 
 
-@router.post("/webhooks/deliveries/{delivery_id}/resend", description="Send it again now.")
-def resend(delivery_id: int, platform: PlatformDep) -> dict[str, Any]:
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/resend",
+    response_model=schemas.Delivery,
+    description="Send it again now.",
+)
+def resend(delivery_id: int, platform: PlatformDep) -> schemas.Delivery:
     return platform.control.resend(delivery_id)
 
 
-@router.get("/faults", description="The server-wide fault plan, applied to every run.")
-def faults(platform: PlatformDep) -> list[dict[str, Any]]:
+@router.get(
+    "/faults",
+    response_model=list[Fault],
+    description="The server-wide fault plan, applied to every run.",
+)
+def faults(platform: PlatformDep) -> list[Fault]:
     return platform.control.faults()
 
 
 @router.put(
     "/faults",
+    response_model=list[Fault],
     description=(
         "Replace the server-wide fault plan: a list of crash, hang, slow, webhook_down, "
         "webhook_timeout, webhook_duplicate and webhook_delay faults (see the README)."
     ),
 )
-def set_faults(plan: list[dict[str, Any]], platform: PlatformDep) -> list[dict[str, Any]]:
+def set_faults(plan: list[dict[str, Any]], platform: PlatformDep) -> list[Fault]:
     return platform.control.set_faults(plan)
 
 
-@router.delete("/faults", description="Remove every server-wide fault.")
-def clear_faults(platform: PlatformDep) -> list[dict[str, Any]]:
+@router.delete("/faults", response_model=list[Fault], description="Remove every server-wide fault.")
+def clear_faults(platform: PlatformDep) -> list[Fault]:
     return platform.control.set_faults([])

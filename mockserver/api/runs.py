@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from fastapi.responses import Response
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import (
     PlatformDep,
     ProjectIdDep,
-    StrictJSONResponse,
     flag,
     number,
     optional,
@@ -36,7 +32,7 @@ def create_run(
     body: schemas.RunCreate,
     platform: PlatformDep,
     local_webhook_url: str | None = None,
-) -> dict[str, Any]:
+) -> schemas.Run:
     return platform.runs.create(pid, body, optional(local_webhook_url))
 
 
@@ -49,7 +45,7 @@ def list_runs(
     skip: str | None = None,
     descending: str | None = None,
     identifier: str | None = None,  # sent by the real client; runs are listed whatever it says
-) -> list[dict[str, Any]]:
+) -> list[schemas.Run]:
     return platform.runs.page(
         pid,
         optional(experiment_id),
@@ -59,29 +55,31 @@ def list_runs(
     )
 
 
-# The request polled most: async (a hop through the thread pool would cost more than the few
-# lookups it makes), and the run document is rendered as it is built — typed by the platform,
-# documented below — rather than validated again against the response model.
-@router.get("/{value}", responses={200: {"model": schemas.Run, "description": "The run"}})
+# The request polled most: async, as a hop through the thread pool would cost more than the few
+# lookups it makes.
+@router.get("/{value}", response_model=schemas.Run, response_model_exclude_unset=True)
 async def get_run(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
-) -> Response:
-    return StrictJSONResponse(platform.runs.get(pid, value, identifier))
+) -> schemas.Run:
+    return platform.runs.get(pid, value, identifier)
 
 
 @router.delete(
     "/{value}",
     response_model=schemas.Deleted,
+    response_model_exclude_unset=True,
     description="A run that is pending or running is stopped first (its attempt is cancelled).",
 )
 def delete_run(
     pid: ProjectIdDep, value: str, platform: PlatformDep, identifier: str = "id"
-) -> dict[str, Any]:
+) -> schemas.Deleted:
     return platform.runs.delete(pid, value, identifier)
 
 
 @router.get("/{rid}/checkpoints", response_model=list[schemas.Checkpoint])
-def list_checkpoints(pid: ProjectIdDep, rid: str, platform: PlatformDep) -> list[dict[str, Any]]:
+def list_checkpoints(
+    pid: ProjectIdDep, rid: str, platform: PlatformDep
+) -> list[schemas.Checkpoint]:
     return platform.runs.checkpoints(pid, rid)
 
 
@@ -92,5 +90,5 @@ def get_checkpoint(
     name: str,
     platform: PlatformDep,
     identifier: str = "name",  # sent by the real client; checkpoints are named, never numbered
-) -> dict[str, Any]:
+) -> schemas.Checkpoint:
     return platform.runs.checkpoint(pid, rid, name)

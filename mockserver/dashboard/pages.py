@@ -17,7 +17,9 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import PlatformDep, StrictJSONResponse
 from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration, parse_time
 from qcog_mock.mockserver.dashboard import svg
@@ -80,6 +82,11 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     return TEMPLATES.TemplateResponse(
         request, name, {"prefix": PREFIX, **context}, status_code=status, headers=HEADERS
     )
+
+
+def _answer(model: BaseModel) -> dict[str, Any]:
+    """A model as the API answers it: the rows and the figure read that shape, wherever from."""
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 def _chrome(platform: Platform, request: Request, project_id: str | None) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def runs_page(
     pages = max(1, -(-total // RUNS_PER_PAGE))
     page = min(max(page, 1), pages)
     skip = (page - 1) * RUNS_PER_PAGE
-    runs = platform.runs.page(selected.id, None, RUNS_PER_PAGE, skip, descending=True)
+    runs = map(_answer, platform.runs.page(selected.id, None, RUNS_PER_PAGE, skip, descending=True))
     paging = {
         "page": page,
         "pages": pages,
@@ -171,12 +178,12 @@ def runs_page(
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, platform: PlatformDep, _: OperatorDep, run_id: str) -> Response:
-    run = platform.runs.find(run_id)
+    run = _answer(platform.runs.find(run_id))
     chrome = _chrome(platform, request, run["project_id"])
-    figure = run_figure(run, chrome["clock"]["now"])
+    figure = run_figure(run, chrome["clock"].now)
     checkpoints = platform.runs.checkpoints(run["project_id"], run_id)
     deployments = platform.deployments.page(run["project_id"], run_id, 10_000, 0)
-    deliveries = platform.control.deliveries(run_id, None)
+    deliveries = map(_answer, platform.control.deliveries(run_id, None))
     return _page(
         request,
         "run.html",
@@ -204,20 +211,18 @@ def _seconds(text: str) -> float:
         raise Invalid(f"duration: {error}.") from None
 
 
-def _move_clock(
-    platform: Platform, action: str, text: str, mode: str
-) -> tuple[dict[str, Any], str]:
+def _move_clock(platform: Platform, action: str, text: str, mode: str) -> tuple[schemas.Clock, str]:
     control = platform.control
     if action == "advance":
         return control.advance(_seconds(text)), f"Advanced by {text.strip()}."
     if action == "next":
-        upcoming = control.clock_state()["next_event_at"]
+        upcoming = control.clock_state().next_event_at
         if upcoming is None:
             raise Invalid("Nothing is scheduled: there is no next event to advance to.")
         return control.advance(to=parse_time(upcoming)), "Advanced to the next event."
     if action == "settle":
         state = control.settle(600.0)
-        return state, "Settled." if state["settled"] else "Still busy after 600 s."
+        return state, "Settled." if state.settled else "Still busy after 600 s."
     if action == "mode":
         return control.set_clock_mode(mode, None), f"The clock is now {mode}."
     raise Invalid(f"action: '{action}' is not one of advance, next, settle, mode.")
@@ -245,7 +250,7 @@ def clock_control(
         message = error.message
     else:
         if wants_json:
-            return StrictJSONResponse({**state, "message": message})
+            return StrictJSONResponse({**_answer(state), "message": message})
     target = safe_next(next)
     joiner = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{joiner}notice={quote(message)}", status_code=303)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from qcog_mock.mockserver.documents import Environment, Experiment
 from qcog_mock.mockserver.errors import Conflict, Invalid
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
-from qcog_mock.mockserver.schemas import EnvironmentCreate, ExperimentCreate
+from qcog_mock.mockserver.schemas import Deleted, EnvironmentCreate, ExperimentCreate
 
 SEED_EXPERIMENT = "pytorch-models"
 SEED_ENVIRONMENTS: tuple[tuple[str, Literal["cpu", "gpu"], str], ...] = (
@@ -84,7 +84,7 @@ class Catalog:
             name, instance, body.description, body.configuration, body.metadata or {}
         )
 
-    def delete_environment(self, value: str, identifier: str) -> dict[str, Any]:
+    def delete_environment(self, value: str, identifier: str) -> Deleted:
         environment = self.get_environment(value, identifier)
         users = [
             r["name"] for r in self.store.documents("run") if r["environment_id"] == environment.id
@@ -92,7 +92,7 @@ class Catalog:
         if users:
             raise Conflict(f"Environment '{environment.name}' is used by runs {users[:5]}.")
         self.store.delete("environment", environment.id)
-        return {"deleted": True, "id": environment.id, "name": environment.name}
+        return Deleted(deleted=True, id=environment.id, name=environment.name)
 
     # Experiments ----------------------------------------------------------------------------
 

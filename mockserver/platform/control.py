@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from time import monotonic
 from typing import Any
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import LATEST, SimulatedClock, isoformat, parse_time
 from qcog_mock.mockserver.errors import Conflict, Invalid, NotFound, TooBusy
-from qcog_mock.mockserver.faults import ServerFaults
+from qcog_mock.mockserver.faults import Fault, ServerFaults
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
@@ -54,21 +55,21 @@ class Control:
 
     # Clock ----------------------------------------------------------------------------------
 
-    def clock_state(self) -> dict[str, Any]:
+    def clock_state(self) -> schemas.Clock:
         now = self.clock.now()
         upcoming = self.sim.next_event_time()
-        return {
-            "now": isoformat(now),
-            "timestamp": now,
-            "mode": self.clock.mode,
-            "speed": self.clock.speed,
+        return schemas.Clock(
+            now=isoformat(now),
+            timestamp=now,
+            mode=self.clock.mode,
+            speed=self.clock.speed,
             # Rounded up: advancing to this time is sure to reach the event.
-            "next_event_at": isoformat(math.ceil(upcoming * 1000) / 1000)
+            next_event_at=isoformat(math.ceil(upcoming * 1000) / 1000)
             if upcoming is not None
             else None,
-        }
+        )
 
-    def advance(self, seconds: float | None = None, to: float | None = None) -> dict[str, Any]:
+    def advance(self, seconds: float | None = None, to: float | None = None) -> schemas.Clock:
         now = self.clock.now()
         if seconds is not None and to is None:
             target = now + seconds
@@ -92,7 +93,7 @@ class Control:
         self.store.save_clock(self.clock)
         return self.clock_state()
 
-    def settle(self, timeout: float) -> dict[str, Any]:
+    def settle(self, timeout: float) -> schemas.Settled:
         """Wait (wall seconds, at most ``timeout``) until nothing is due; in auto mode, until
         every run has gone as far as it can."""
         deadline = monotonic() + timeout
@@ -102,9 +103,9 @@ class Control:
                 left = max(0.0, deadline - monotonic())
                 settled = self.webhooks.sender.drain(left) and self.sim.settle(left)
         self.store.save_clock(self.clock)
-        return {**self.clock_state(), "settled": settled}
+        return schemas.Settled(**self.clock_state().model_dump(), settled=settled)
 
-    def set_clock_mode(self, mode: str, speed: float | None) -> dict[str, Any]:
+    def set_clock_mode(self, mode: str, speed: float | None) -> schemas.Clock:
         try:
             self.clock.set_mode(mode, speed)  # type: ignore[arg-type]
         except ValueError as error:
@@ -115,34 +116,34 @@ class Control:
 
     # Fault plans ----------------------------------------------------------------------------
 
-    def faults(self) -> list[dict[str, Any]]:
-        return self.server_faults.public()
+    def faults(self) -> list[Fault]:
+        return list(self.server_faults.plan)
 
-    def set_faults(self, plan: Any) -> list[dict[str, Any]]:
+    def set_faults(self, plan: Any) -> list[Fault]:
         """Replace the server-wide fault plan (it applies to every run from now on)."""
         return self.server_faults.set(plan)
 
     # Webhooks -------------------------------------------------------------------------------
 
-    def webhook_settings(self) -> dict[str, Any]:
+    def webhook_settings(self) -> schemas.WebhookSettings:
         return self.webhooks.public()
 
-    def add_webhook_endpoint(self, url: str) -> dict[str, Any]:
+    def add_webhook_endpoint(self, url: str) -> schemas.WebhookSettings:
         check_url(url, allow_remote=self.settings.allow_remote_webhooks, field="url")
         if url not in self.webhooks.endpoints:
             self.webhooks.endpoints.append(url)
             self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
         return self.webhooks.public()
 
-    def remove_webhook_endpoint(self, url: str) -> dict[str, Any]:
+    def remove_webhook_endpoint(self, url: str) -> schemas.WebhookSettings:
         if url not in self.webhooks.endpoints:
             raise NotFound("Webhook endpoint", url, by="url")
         self.webhooks.endpoints.remove(url)
         self.store.set_setting("webhook_endpoints", self.webhooks.endpoints)
         return self.webhooks.public()
 
-    def deliveries(self, run_id: str | None, status: str | None) -> list[dict[str, Any]]:
+    def deliveries(self, run_id: str | None, status: str | None) -> list[schemas.Delivery]:
         return [d.public() for d in self.webhooks.deliveries(run_id, status)]
 
-    def resend(self, delivery_id: int) -> dict[str, Any]:
+    def resend(self, delivery_id: int) -> schemas.Delivery:
         return self.webhooks.resend(delivery_id).public()

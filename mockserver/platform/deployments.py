@@ -18,7 +18,7 @@ from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
 from qcog_mock.mockserver.platform.timeline import Timeline
-from qcog_mock.mockserver.schemas import DeploymentCreate
+from qcog_mock.mockserver.schemas import DeploymentCreate, Predictions
 from qcog_mock.trainer import ExperimentError, predict
 
 SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
@@ -166,7 +166,7 @@ class Deployments:
         doc = self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
         return Deployment.from_doc(doc)
 
-    def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> dict[str, Any]:
+    def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> Predictions:
         """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``:
         columns by position, as the platform's ``predict``; name differences in ``notes``."""
         deployment = self.get(project_id, run_id, deployment_id, "id")
@@ -179,19 +179,17 @@ class Deployments:
             result = predict({}, checkpoint, params={"dataset_buffer": text})
         except ExperimentError as error:
             raise Invalid(f"dataset: {error}") from None
-        response: dict[str, Any] = {
-            "predictions": result["predictions"],
-            "rows": len(result["predictions"]),
-            "deployment": deployment.name,
-            "checkpoint_name": deployment.checkpoint_name,
-        }
-        if result["notes"]:
-            response["notes"] = result["notes"]
-        return response
+        return Predictions(
+            predictions=result["predictions"],
+            rows=len(result["predictions"]),
+            notes=result["notes"] or None,
+            deployment=deployment.name,
+            checkpoint_name=deployment.checkpoint_name,
+        )
 
     def infer_dataset(
         self, project_id: str, run_id: str, deployment_id: str, dataset_path: str
-    ) -> dict[str, Any]:
+    ) -> Predictions:
         """Batch inference: ``dataset_path`` names a dataset of the project, or a local CSV."""
         if not dataset_path:
             raise Invalid(
@@ -202,11 +200,11 @@ class Deployments:
         if dataset is not None and dataset.project_id == project_id:
             text = read_text(self.shared.files.dataset(dataset.id), "dataset_path")
             result = self.infer(project_id, run_id, deployment_id, text)
-            return {**result, "dataset": dataset.name}
+            result.dataset = dataset.name
+            return result
         if dataset_path.startswith("s3://"):
             raise BadRequest("dataset_path: S3 is not available offline; upload the file instead.")
         path = self.shared.local_file(dataset_path, "dataset_path")
-        return {
-            **self.infer(project_id, run_id, deployment_id, read_text(path, "dataset_path")),
-            "dataset": dataset_path,
-        }
+        result = self.infer(project_id, run_id, deployment_id, read_text(path, "dataset_path"))
+        result.dataset = dataset_path
+        return result

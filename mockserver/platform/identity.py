@@ -6,13 +6,12 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass, replace
-from typing import Any
 
 from qcog_mock.mockserver.documents import ApiKey, Dataset, Membership, Project, User
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 from qcog_mock.mockserver.runparams import GPU_TYPES
-from qcog_mock.mockserver.schemas import ProjectMember, ProjectUpdate
+from qcog_mock.mockserver.schemas import ProjectMember, ProjectUpdate, WhoAmI
 
 SEED_PROJECT = "qcog-mock"
 ROLES = ("viewer", "contributor", "owner")
@@ -162,7 +161,7 @@ class Identity:
         self._principals[secret] = principal
         return principal
 
-    def whoami(self, principal: Principal) -> dict[str, Any]:
+    def whoami(self, principal: Principal) -> WhoAmI:
         found = self.store.get("project", principal.project_id) if principal.project_id else None
         project = Project.from_doc(found) if found is not None else None
         datasets = (
@@ -171,19 +170,19 @@ class Identity:
             else []
         )
         user = principal.user
-        return {
-            "user_id": user.id if user else None,
-            "user_name": user.name if user else None,
-            "project_id": project.id if project else None,
-            "project_name": project.name if project else None,
-            "system_permissions": ["system.read", "system.write"] if principal.admin else [],
-            "project_permissions": (
+        return WhoAmI(
+            user_id=user.id if user else None,
+            user_name=user.name if user else None,
+            project_id=project.id if project else None,
+            project_name=project.name if project else None,
+            system_permissions=["system.read", "system.write"] if principal.admin else [],
+            project_permissions=(
                 ["project.admin", "dataset.read", "dataset.write", "run.read", "run.write"]
                 if project
                 else []
             ),
-            "datasets": datasets,
-        }
+            datasets=datasets,
+        )
 
     # Users, projects, keys ------------------------------------------------------------------
 

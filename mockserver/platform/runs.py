@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.documents import Experiment, Run, load_checkpoints, load_dataset
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
@@ -14,7 +15,6 @@ from qcog_mock.mockserver.platform.identity import Identity
 from qcog_mock.mockserver.platform.shared import Shared, check_name, check_page
 from qcog_mock.mockserver.platform.timeline import Timeline
 from qcog_mock.mockserver.runparams import validate_params
-from qcog_mock.mockserver.schemas import RunCreate
 from qcog_mock.mockserver.webhooks.signing import check_url
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class Runs:
         return Run.from_doc(doc)
 
     def create(
-        self, project_id: str, body: RunCreate, local_webhook_url: str | None
-    ) -> dict[str, Any]:
+        self, project_id: str, body: schemas.RunCreate, local_webhook_url: str | None
+    ) -> schemas.Run:
         settings = self.shared.settings
         name = check_name("name", body.name)
         check_metadata(body.metadata)
@@ -98,19 +98,19 @@ class Runs:
         logger.info("Run %s submitted (%s epochs)", name, params.hyperparameters.epochs)
         return run.public(now)
 
-    def public(self, run: Run) -> dict[str, Any]:
+    def public(self, run: Run) -> schemas.Run:
         """The run as the API shows it: live metrics carry the loss histories so far."""
         view = run.public(self.shared.clock.now())
-        metrics = view["metrics"]
+        metrics = view.metrics
         if metrics and "epoch" in metrics and "train_loss_history" not in metrics:
             train, val = self.store.loss_history(run.id, up_to=metrics["epoch"])
-            view["metrics"] = {**metrics, "train_loss_history": train, "val_loss_history": val}
+            view.metrics = {**metrics, "train_loss_history": train, "val_loss_history": val}
         return view
 
-    def get(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
+    def get(self, project_id: str, value: str, identifier: str) -> schemas.Run:
         return self.public(self._lookup(project_id, value, identifier))
 
-    def find(self, run_id: str) -> dict[str, Any]:
+    def find(self, run_id: str) -> schemas.Run:
         """A run of any project, by id: the operator's view (the dashboard)."""
         doc = self.store.get("run", run_id)
         if doc is None:
@@ -124,7 +124,7 @@ class Runs:
         limit: int,
         skip: int,
         descending: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> list[schemas.Run]:
         check_page(limit, skip)
         where = None
         if experiment is not None:
@@ -139,11 +139,11 @@ class Runs:
         )
         return [self.public(Run.from_doc(r)) for r in runs]
 
-    def delete(self, project_id: str, value: str, identifier: str) -> dict[str, Any]:
+    def delete(self, project_id: str, value: str, identifier: str) -> schemas.Deleted:
         run = self._lookup(project_id, value, identifier)
         was = run.status
         self._remove(run)
-        return {"deleted": True, "id": run.id, "name": run.name, "status_before": was}
+        return schemas.Deleted(deleted=True, id=run.id, name=run.name, status_before=was)
 
     def _remove(self, run: Run) -> None:
         if not run.finished:
@@ -158,13 +158,13 @@ class Runs:
 
     # Checkpoints ----------------------------------------------------------------------------
 
-    def checkpoints(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+    def checkpoints(self, project_id: str, run_id: str) -> list[schemas.Checkpoint]:
         run = self._lookup(project_id, run_id)
         return [c.public() for c in load_checkpoints(self.store, run.id)]
 
-    def checkpoint(self, project_id: str, run_id: str, name: str) -> dict[str, Any]:
+    def checkpoint(self, project_id: str, run_id: str, name: str) -> schemas.Checkpoint:
         for checkpoint in self.checkpoints(project_id, run_id):
-            if checkpoint["name"] == name:
+            if checkpoint.name == name:
                 return checkpoint
         raise NotFound("Checkpoint", name, by="name")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import SimulatedClock, isoformat
 from qcog_mock.mockserver.documents import Run
 from qcog_mock.mockserver.store import Store
@@ -44,5 +45,5 @@ class Timeline:
             for subscriber in self._subscribers:
                 subscriber.on_event(seq, body, run)
 
-    def events(self, run_id: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-        return self.store.events(run_id, after, limit)
+    def events(self, run_id: str | None, after: int, limit: int) -> list[schemas.Event]:
+        return [schemas.Event(**event) for event in self.store.events(run_id, after, limit)]

@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from qcog_mock.mockserver import jsontext
+from qcog_mock.mockserver import jsontext, schemas
 from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
 from qcog_mock.mockserver.documents import Delivery, Run, load_run
 from qcog_mock.mockserver.errors import NotFound
@@ -61,14 +61,14 @@ class Webhooks:
     def close(self) -> None:
         self.sender.close()
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "secret": self.secret,
-            "endpoints": list(self.endpoints),
-            "checkpoint_events": self.checkpoints,
-            "timeout_seconds": self.timeout,
-            "backoff_seconds": list(BACKOFF_SECONDS),
-        }
+    def public(self) -> schemas.WebhookSettings:
+        return schemas.WebhookSettings(
+            secret=self.secret,
+            endpoints=list(self.endpoints),
+            checkpoint_events=self.checkpoints,
+            timeout_seconds=self.timeout,
+            backoff_seconds=list(BACKOFF_SECONDS),
+        )
 
     def _plan(self, run: Run) -> FaultPlan:
         return self.server_faults.for_run(run.params.faults)

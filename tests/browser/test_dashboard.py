@@ -77,7 +77,7 @@ def test_the_clock_control_advances_a_manual_clock_and_the_page_updates(
     expect(page.locator(NOW)).to_have_text("2026-01-02T00:00:00Z")
     expect(row.locator(".status")).to_have_text("completed")
     expect(page.locator("#clock-message")).to_contain_text("Advanced by 1d.")
-    assert server.platform.control.clock_state()["now"] == "2026-01-02T00:00:00Z"
+    assert server.platform.control.clock_state().now == "2026-01-02T00:00:00Z"
     assert page.evaluate("window.notReloaded") is True  # updated in place
     assert server.console_errors == []
     duration.fill("next week")
@@ -120,7 +120,7 @@ def test_keyboard_alone_reaches_every_control_and_moves_the_clock(
         page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
     expect(page.locator("#clock-message")).to_contain_text("Advanced to the next event.")
-    assert server.platform.control.clock_state()["now"] != "2026-01-01T00:00:00Z"
+    assert server.platform.control.clock_state().now != "2026-01-01T00:00:00Z"
 
 
 def test_readable_at_desktop_and_phone_widths(
@@ -130,7 +130,7 @@ def test_readable_at_desktop_and_phone_widths(
     advance(server, 3 * 3600)
     run_id = server.platform.runs.page(
         server.platform.identity.list_projects(1, 0)[0].id, None, 1, 0, descending=False
-    )[0]["id"]
+    )[0].id
     for name, size in (("desktop", (1280, 800)), ("phone", (390, 844))):
         context = browser.new_context(viewport={"width": size[0], "height": size[1]})
         page = server.watch(context.new_page())
