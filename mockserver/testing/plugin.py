@@ -182,6 +182,8 @@ class QcogPlatform:
     api_key: str
     transport: httpx.AsyncBaseTransport | None = None
     backend: Platform | None = None
+    # Signs a browser in to the emulator's dashboard: ``{root}/_emulator/ui/login?token=…``.
+    dashboard_token: str | None = None
     time_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     @classmethod
@@ -195,7 +197,8 @@ class QcogPlatform:
 
         with _app(settings, executor) as (app, backend):
             transport = httpx.ASGITransport(app=app)
-            yield cls("http://testserver/api", backend.settings.api_key, transport, backend)
+            key, token = backend.settings.api_key, app.state.dashboard_token
+            yield cls("http://testserver/api", key, transport, backend, token)
 
     @classmethod
     @contextmanager
@@ -207,7 +210,8 @@ class QcogPlatform:
         from qcog_mock.mockserver.testing.servers import serve_in_thread
 
         with _app(settings, executor) as (app, backend), serve_in_thread(app, port) as url:
-            yield cls(f"{url}/api", backend.settings.api_key, None, backend)
+            token = app.state.dashboard_token
+            yield cls(f"{url}/api", backend.settings.api_key, None, backend, token)
 
     @classmethod
     def start(

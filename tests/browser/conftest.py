@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
-from qcog_mock.mockserver.testing.servers import serve_in_thread
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.story import Story
 from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters
 
@@ -99,13 +98,10 @@ class Server:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    platform = Platform(Settings(api_key=KEY, clock="manual"))
-    app = create_app(platform)
-    try:
-        with serve_in_thread(app) as url:
-            yield Server(url, platform, app.state.dashboard_token)
-    finally:
-        platform.close()
+    with QcogPlatform.socket(Settings(api_key=KEY, clock="manual")) as environment:
+        assert environment.backend is not None and environment.dashboard_token is not None
+        root = environment.base_url.removesuffix("/api")
+        yield Server(root, environment.backend, environment.dashboard_token)
 
 
 async def submit(story: Story, name: str = "job", retries: int = 2, **params: Any) -> None:

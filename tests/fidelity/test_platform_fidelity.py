@@ -20,9 +20,8 @@ from qcog_types.pytorch_models.hyperparameters import (
 )
 
 from qcog_mock.client import AdminClient, ExperimentClient, ProjectClient
-from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 KEY = "fidelity-key"
@@ -35,9 +34,8 @@ def transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no saved login
     monkeypatch.chdir(tmp_path)  # no .env
-    platform = Platform(Settings(api_key=KEY, clock="manual"))
-    yield httpx.ASGITransport(app=create_app(platform))
-    platform.close()
+    with QcogPlatform.in_process(Settings(api_key=KEY, clock="manual")) as environment:
+        yield environment.transport
 
 
 def client(transport: Any) -> ExperimentClient:

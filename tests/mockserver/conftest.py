@@ -61,5 +61,6 @@ async def client(environment: QcogPlatform) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def platform(client: httpx.AsyncClient) -> Platform:
-    return await Platform(client).setup()
+async def platform(environment: QcogPlatform, client: httpx.AsyncClient) -> AsyncIterator[Platform]:
+    async with environment.story() as story:
+        yield await Platform(client, story, environment.backend).setup()

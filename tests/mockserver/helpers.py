@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 
-from qcog_mock.client import EmulatorClient, ExperimentClient
-from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
@@ -67,14 +65,12 @@ def until(condition: Callable[[], Any], timeout: float = 60) -> Any:
     return value
 
 
-def api_client(backend: Emulator) -> httpx.AsyncClient:
-    """An API client for ``backend``'s app, in process (no socket)."""
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(backend)),
-        base_url="http://testserver",
-        headers={"Authorization": f"x-api-key {KEY}"},
-        timeout=120,
-    )
+@asynccontextmanager
+async def connected(environment: QcogPlatform, timeout: float = 120) -> AsyncIterator[Platform]:
+    """A test's view of ``environment`` (however it was started), its clients closed after;
+    ``timeout``: the raw client's, in wall seconds."""
+    async with environment.http(timeout) as client, environment.story() as story:
+        yield await Platform(client, story, environment.backend).setup()
 
 
 @asynccontextmanager
@@ -83,12 +79,15 @@ async def emulator(using: Executor | None = None, **settings: Any) -> AsyncItera
     ``using``: the test's own executor (by default ``settings``' executor, the shared pool)."""
     values = {"api_key": KEY, "clock": "manual", **settings}
     with QcogPlatform.in_process(Settings(**values), executor=using) as started:
-        assert started.backend is not None
-        async with started.http() as client:
-            platform = await Platform(client).setup()
-            platform.backend = started.backend
+        async with connected(started) as platform:
             yield platform
+        assert started.backend is not None
         assert_nothing_stranded(started.backend)
+
+
+def served(base_url: str) -> QcogPlatform:
+    """A ``qcog-mock serve`` this test started as a process of its own (to kill it)."""
+    return QcogPlatform.target(f"{base_url}/api", KEY)
 
 
 def assert_nothing_stranded(backend: Emulator) -> None:
@@ -98,19 +97,14 @@ def assert_nothing_stranded(backend: Emulator) -> None:
 
 
 class Platform:
-    """A test's view of one emulator: the API client plus its project and seed ids."""
+    """A test's view of one emulator: raw HTTP, the story's steps, the project and seed ids."""
 
     __test__ = False
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, story: Story, backend: Emulator | None) -> None:
         self.client = client  # raw requests, for what the story's steps do not cover
-        # The story's steps go through the client library, on the same in-process app.
-        api = f"{str(client.base_url).rstrip('/')}/api"
-        self.story = Story(
-            ExperimentClient(api_key=KEY, base_url=api, transport=client._transport),
-            EmulatorClient(api, transport=client._transport, api_key=KEY),
-        )
-        self.backend: Emulator | None = None  # the emulator itself, where the test made it
+        self.story = story  # the steps, through the client library
+        self.backend = backend  # the emulator itself, where the test runs it in process
         self.project_id = ""
         self.experiment_id = ""
         self.environment_id = ""

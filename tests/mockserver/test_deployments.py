@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from qcog_mock.mockserver.platform import Platform as Emulator
-from qcog_mock.mockserver.settings import Settings
 from qcog_mock.trainer import predict
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
-from tests.mockserver.helpers import KEY, Platform, api_client, hyperparameters
+from tests.mockserver.helpers import Platform, emulator, hyperparameters
 
 HOUR = 3600
 FEATURES = 77
@@ -205,24 +204,16 @@ async def test_deleting_a_run_removes_its_deployments(platform: Platform) -> Non
 
 
 async def test_deployments_survive_a_restart(tmp_path: Path) -> None:
-    settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
-    backend = Emulator(settings)
-    async with api_client(backend) as client:
-        platform = await Platform(client).setup()
+    async with emulator(data_dir=tmp_path) as platform:
         run = await trained(platform)
         deployment = (await deploy(platform, run, checkpoint_name="epoch-0012")).json()
         inputs = panel().tail(10).drop(columns=[TARGET]).to_csv(index=False)
         url = f"{runs(platform, run)}/deployments/{deployment['id']}/inferences/sync"
-        before = (await client.post(url, json={"dataset_file": inputs})).json()
-    backend.close()
+        before = (await platform.client.post(url, json={"dataset_file": inputs})).json()
 
-    restarted = Emulator(settings)
-    try:
-        async with api_client(restarted) as client:
-            listed = (await client.get(f"{runs(platform, run)}/deployments")).json()
-            after = (await client.post(url, json={"dataset_file": inputs})).json()
-    finally:
-        restarted.close()
+    async with emulator(data_dir=tmp_path) as restarted:
+        listed = (await restarted.client.get(f"{runs(restarted, run)}/deployments")).json()
+        after = (await restarted.client.post(url, json={"dataset_file": inputs})).json()
     assert [d["id"] for d in listed] == [deployment["id"]]
     assert after["predictions"] == before["predictions"]
 

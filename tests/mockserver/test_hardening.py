@@ -13,7 +13,6 @@ import socket
 import stat
 import threading
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from qcog_mock.mockserver.dashboard.access import RedactToken
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.store import NameTaken, Store
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.servers import free_port, serve_in_thread
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
@@ -93,27 +93,6 @@ async def test_parallel_deployments_of_one_name_make_one_deployment_and_one_even
     assert [d["id"] for d in (await platform.client.get(deployments)).json()] == [kept["id"]]
     created = [e for e in await platform.events(run["id"]) if e["type"] == "deployment.created"]
     assert len(created) == 1
-
-
-def at_once(backend: Emulator, count: int, method: str, path: str, **request: Any) -> list[Any]:
-    """``count`` copies of one request sent at the same moment to a real server of ``backend``
-    (each from its own thread and connection)."""
-    start = threading.Barrier(count)
-
-    def send(client: httpx.Client) -> httpx.Response:
-        start.wait()
-        return client.request(method, path, **request)
-
-    with serve_in_thread(create_app(backend)) as url, ThreadPoolExecutor(count) as threads:
-        clients = [
-            httpx.Client(base_url=url, headers={"Authorization": f"x-api-key {KEY}"})
-            for _ in range(count)
-        ]
-        try:
-            return list(threads.map(send, clients))
-        finally:
-            for client in clients:
-                client.close()
 
 
 def test_a_name_in_use_is_never_replaced_by_another_document() -> None:
@@ -294,7 +273,8 @@ def test_a_data_dir_served_with_the_defaults_keeps_no_working_default_key_beyond
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "state"
-    Emulator(Settings(data_dir=data)).close()  # once served with the defaults
+    with QcogPlatform.in_process(Settings(data_dir=data)):  # once served with the defaults
+        pass
     store = Store(data / "qcog-mock.sqlite3")
     (seeded,) = store.documents("api_key")
     store.delete("api_key", seeded["id"])  # as versions before digests stored it: in clear
@@ -609,7 +589,8 @@ async def test_attempt_result_folders_go_when_their_attempts_end(tmp_path: Path)
     (stray / "000001.json").write_text("{}")
     orphan = tmp_path / "state" / "checkpoints" / "gone-run"
     orphan.mkdir()
-    Emulator(Settings(data_dir=tmp_path / "state")).close()
+    with QcogPlatform.in_process(Settings(data_dir=tmp_path / "state")):  # a start
+        pass
     assert not stray.exists() and not orphan.exists()
 
 

@@ -23,7 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
-from tests.mockserver.helpers import KEY, Platform, hyperparameters
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
+from tests.mockserver.helpers import KEY, connected, hyperparameters
 
 AUTH = {"Authorization": f"x-api-key {KEY}"}
 # No server error, no undocumented status, content type and body as documented, a 405 that says
@@ -51,11 +52,12 @@ def seeded() -> Iterator[None]:
     """A trained, deployed run: the ids the generated requests use."""
 
     async def prepare() -> dict[str, str]:
-        transport = httpx.ASGITransport(app=APP)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=AUTH, timeout=60
-        ) as client:
-            platform = await Platform(client).setup()
+        # The module's app, as the one environment sees it.
+        environment = QcogPlatform(
+            "http://testserver/api", KEY, httpx.ASGITransport(app=APP), BACKEND
+        )
+        async with connected(environment) as platform:
+            client = platform.client
             dataset = await platform.dataset_id("data")
             run = await platform.submit(
                 dataset, hyperparameters=hyperparameters(epochs=2), emulator={"epoch_seconds": 60}

@@ -13,8 +13,6 @@ import pytest
 from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparameters
 
 from qcog_mock import mockserver
-from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import (
     assert_attempts,
@@ -23,7 +21,6 @@ from qcog_mock.mockserver.testing.assertions import (
 )
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.scenarios import Mode
-from qcog_mock.mockserver.testing.servers import serve_in_thread
 from qcog_mock.trainer.synthetic import TARGET
 
 HOUR = 3600
@@ -118,16 +115,12 @@ def test_qcog_target_runs_the_same_tests_elsewhere_and_skips_emulator_only_ones(
             pass
         """
     )
-    backend = Platform(Settings(api_key="elsewhere-key"))
     monkeypatch.setenv("QCOG_API_KEY", "elsewhere-key")
-    try:
-        with serve_in_thread(create_app(backend)) as url:
-            result = pytester.runpytest_inprocess(
-                f"--qcog-target={url}/api", "-p", "no:cacheprovider",
-                "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
-            )  # fmt: skip
-    finally:
-        backend.close()
+    with QcogPlatform.socket(Settings(api_key="elsewhere-key")) as elsewhere:
+        result = pytester.runpytest_inprocess(
+            f"--qcog-target={elsewhere.base_url}", "-p", "no:cacheprovider",
+            "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
+        )  # fmt: skip
     result.assert_outcomes(passed=1, skipped=2)
 
 

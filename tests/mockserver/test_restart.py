@@ -18,14 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.trainer.experiment import WALL_TIME_METRICS
-from tests.mockserver.helpers import KEY, Platform, emulator
+from tests.mockserver.helpers import KEY, Platform, connected, emulator, served
 
 HOUR = 3600
 EPOCH = 1500
@@ -98,11 +97,10 @@ async def uninterrupted() -> tuple[list[tuple[str, str, Any]], dict[str, Any]]:
 async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"x-api-key {KEY}"}
 
     with server(tmp_path, port) as process:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
-            platform = await Platform(client).setup()
+        async with connected(served(base), timeout=120) as platform:
+            client = platform.client
             run_id = await story_until_kill(platform)
             before = await platform.run(run_id)
             events_before = await platform.events()
@@ -113,8 +111,8 @@ async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path
     assert before["metrics"]["epoch"] == 3
 
     with server(tmp_path, port):
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
-            platform = await Platform(client).setup()
+        async with connected(served(base), timeout=120) as platform:
+            client = platform.client
             assert (await client.get("/_emulator/clock")).json()["now"] == clock_before
             after = await platform.run(run_id)
             assert after["status"] == "running" and after["attempts"] == before["attempts"]
@@ -149,12 +147,12 @@ def kill(process: subprocess.Popen[str]) -> None:
 
 async def test_a_kill_during_run_creation_never_bricks_the_data_dir(tmp_path: Path) -> None:
     port = free_port()
-    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"x-api-key {KEY}"}
+    base = f"http://127.0.0.1:{port}"
     submitted = 0
     for round_, delay in enumerate((0.02, 0.05, 0.1)):
         with server(tmp_path, port) as process:
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-                platform = await Platform(client).setup()
+            async with connected(served(base), timeout=60) as platform:
+                client = platform.client
                 dataset = await platform.dataset_id(f"data-{round_}")
                 runs = f"{platform.project}/experiment_runs"
                 creations = [
@@ -168,8 +166,8 @@ async def test_a_kill_during_run_creation_never_bricks_the_data_dir(tmp_path: Pa
                 await asyncio.gather(*creations, return_exceptions=True)
                 submitted += 20
     with server(tmp_path, port):  # the server starts, every time
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
-            platform = await Platform(client).setup()
+        async with connected(served(base), timeout=120) as platform:
+            client = platform.client
             runs = (await client.get(f"{platform.project}/experiment_runs")).json()
             assert 0 < len(runs) <= submitted
             assert all(r["status"] == "pending" and r["next_attempt_at"] for r in runs)
@@ -184,7 +182,7 @@ async def test_after_random_kills_every_event_has_all_its_deliveries_and_each_is
     tmp_path: Path,
 ) -> None:
     port, endpoints = free_port(), 25
-    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"x-api-key {KEY}"}
+    base = f"http://127.0.0.1:{port}"
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
     rng = random.Random(7)
     with WebhookReceiver(secret) as receiver:
@@ -194,8 +192,8 @@ async def test_after_random_kills_every_event_has_all_its_deliveries_and_each_is
             extra += ["--webhook-url", f"{root}/endpoint-{i}"]
         for kill_number in range(5):
             with server(tmp_path, port, *extra) as process:
-                async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as c:
-                    platform = await Platform(c).setup()
+                async with connected(served(base), timeout=120) as platform:
+                    c = platform.client
                     if kill_number == 0:
                         dataset = await platform.dataset_id()
                         await platform.submit(
@@ -208,8 +206,8 @@ async def test_after_random_kills_every_event_has_all_its_deliveries_and_each_is
                     kill(process)  # mid-advance: events and deliveries being written
                     await asyncio.gather(advancing, return_exceptions=True)
         with server(tmp_path, port, *extra):
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=300) as client:
-                platform = await Platform(client).setup()
+            async with connected(served(base), timeout=300) as platform:
+                client = platform.client
                 await platform.advance(2 * 24 * HOUR)  # the run ends, every retry is due
                 events = await platform.events()
                 deliveries = (await client.get("/_emulator/webhooks/deliveries")).json()

@@ -12,11 +12,8 @@ from typing import Any
 import pytest
 
 from qcog_mock.mockserver.platform import Platform as Emulator
-from qcog_mock.mockserver.settings import Settings
 from tests.mockserver.helpers import (
-    KEY,
     Platform,
-    api_client,
     dataset_csv,
     emulator,
     hyperparameters,
@@ -100,14 +97,10 @@ async def test_checkpoint_files_and_run_documents_do_not_grow_with_the_run(
 
 
 async def test_a_restart_repairs_or_fails_whatever_state_it_finds(tmp_path: Path) -> None:
-    settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
-    backend = Emulator(settings)
-    async with api_client(backend) as client:
-        platform = await Platform(client).setup()
+    async with emulator(data_dir=tmp_path) as platform:
         dataset = await platform.dataset_id()
         scheduled = await platform.submit(dataset, "unscheduled")
         broken = await platform.submit(dataset, "unreadable")
-    backend.close()
     with sqlite3.connect(tmp_path / "qcog-mock.sqlite3") as db:
         rows = dict(db.execute("SELECT id, body FROM resources WHERE kind = 'run'").fetchall())
         half = json.loads(rows[scheduled["id"]])
@@ -117,20 +110,16 @@ async def test_a_restart_repairs_or_fails_whatever_state_it_finds(tmp_path: Path
         for doc in (half, garbage):
             db.execute("UPDATE resources SET body = ? WHERE id = ?", (json.dumps(doc), doc["id"]))
 
-    restarted = Emulator(settings)  # it starts
-    try:
-        async with api_client(restarted) as client:
-            platform = await Platform(client).setup()
-            await platform.advance(2 * HOUR)
-            repaired = await platform.run(scheduled["id"])
-            assert repaired["status"] == "completed"
-            failed = restarted.store.get("run", broken["id"])
-            assert failed["status"] == "failed"
-            assert "could not be recovered after a restart" in failed["errors"][-1]
-            events = await platform.events(broken["id"])
-            assert events[-1]["type"] == "run.failed"
-    finally:
-        restarted.close()
+    async with emulator(data_dir=tmp_path) as restarted:  # it starts
+        await restarted.advance(2 * HOUR)
+        repaired = await restarted.run(scheduled["id"])
+        assert repaired["status"] == "completed"
+        assert restarted.backend is not None
+        failed = restarted.backend.store.get("run", broken["id"])
+        assert failed is not None and failed["status"] == "failed"
+        assert "could not be recovered after a restart" in failed["errors"][-1]
+        events = await restarted.events(broken["id"])
+        assert events[-1]["type"] == "run.failed"
 
 
 # 5. Races against the clock -------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from qcog_mock.mockserver.platform import DataDirInUse
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from tests.mockserver.helpers import KEY, Platform, dataset_csv, emulator
 
 SECRET = "root:secret-line-of-the-host\n"
@@ -279,13 +280,11 @@ async def test_a_failed_deliverys_answer_is_kept_short(platform: Platform) -> No
 
 def test_one_server_per_data_dir(tmp_path: Path) -> None:
     settings = Settings(api_key=KEY, data_dir=tmp_path)
-    first = Emulator(settings)
-    try:
-        with pytest.raises(DataDirInUse, match="another qcog-mock server uses the data dir"):
-            Emulator(settings)
-    finally:
-        first.close()
-    Emulator(settings).close()  # free again once the first has stopped
+    in_use = pytest.raises(DataDirInUse, match="another qcog-mock server uses the data dir")
+    with QcogPlatform.in_process(settings), in_use, QcogPlatform.in_process(settings):
+        pass
+    with QcogPlatform.in_process(settings):  # free again once the first has stopped
+        pass
 
 
 async def test_a_start_removes_orphans_and_rechecks_stored_endpoints(tmp_path: Path) -> None:

@@ -15,15 +15,14 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from qcog_mock.client import EmulatorClient, ExperimentClient, wait_for_run
-from qcog_mock.mockserver.app import create_app
+from qcog_mock.client import EmulatorClient, wait_for_run
 from qcog_mock.mockserver.clock import parse_time, wall_time
 from qcog_mock.mockserver.platform import Platform as Emulator
-from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.webhooks.outbox import BACKOFF_SECONDS
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
 from qcog_mock.mockserver.webhooks.signing import sign
-from tests.mockserver.helpers import KEY, Platform, api_client, dataset_csv, hyperparameters
+from tests.mockserver.helpers import Platform, dataset_csv, emulator, hyperparameters
 
 HOUR = 3600
 
@@ -45,12 +44,9 @@ def timeline_types(events: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
-    backend: Emulator, receiver: WebhookReceiver
+    environment: QcogPlatform, backend: Emulator, receiver: WebhookReceiver
 ) -> None:
-    transport = httpx.ASGITransport(app=create_app(backend))
-    async with ExperimentClient(
-        api_key=KEY, base_url="http://testserver/api", transport=transport
-    ) as client:
+    async with environment.client() as client:
         await client.project_client.upload_dataset(io.BytesIO(dataset_csv()), "training-dat  ")
         submitted = await client.run_experiment(
             "long-running-job",
@@ -264,26 +260,22 @@ async def test_server_endpoints_checkpoint_events_and_resend(
 async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     url = closed_port_url()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    settings = Settings(api_key=KEY, clock="manual", data_dir=tmp_path)
-    backend = Emulator(settings)
-    async with api_client(backend) as client:
-        platform = await Platform(client).setup()
+    async with emulator(data_dir=tmp_path) as platform:
         dataset = await platform.dataset_id()
         body = platform.run_body(dataset, emulator={"epoch_seconds": 60})
-        await client.post(
+        await platform.client.post(
             f"{platform.project}/experiment_runs", json=body, params={"local_webhook_url": url}
         )
         await platform.advance(HOUR)  # the receiver is down: every delivery waits for a retry
-    secret = backend.webhooks.secret
-    backend.close()
+        assert platform.backend is not None
+        secret = platform.backend.webhooks.secret
 
-    restarted = Emulator(settings)
-    assert restarted.webhooks.secret == secret  # kept in the data dir
-    with WebhookReceiver(secret, port=port) as receiver:
-        async with api_client(restarted) as client:
-            await Platform(client).advance(24 * HOUR)
-            deliveries = (await client.get("/_emulator/webhooks/deliveries")).json()
-    restarted.close()
+    async with emulator(data_dir=tmp_path) as restarted:
+        assert restarted.backend is not None
+        assert restarted.backend.webhooks.secret == secret  # kept in the data dir
+        with WebhookReceiver(secret, port=port) as receiver:
+            await restarted.advance(24 * HOUR)
+            deliveries = (await restarted.client.get("/_emulator/webhooks/deliveries")).json()
     assert all(d["status"] == "delivered" for d in deliveries)
     assert receiver.types()[-1] == "run.completed"
     assert len(receiver.events) == len(deliveries)

@@ -18,10 +18,11 @@ from qcog_mock.mockserver.engine.protocol import LOOKAHEAD
 from qcog_mock.mockserver.testing.servers import free_port
 from tests.mockserver.helpers import (
     KEY,
-    Platform,
+    connected,
     dataset_csv,
     emulator,
     hyperparameters,
+    served,
     wait_for_exit,
 )
 from tests.mockserver.test_restart import server
@@ -113,11 +114,9 @@ async def test_delete_stops_the_worker_at_once(pool: LocalProcesses) -> None:
 
 async def test_workers_end_with_a_killed_server(tmp_path: Path) -> None:
     port = free_port()
-    headers = {"Authorization": f"x-api-key {KEY}"}
     with server(tmp_path, port) as process:
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-            platform = await Platform(client).setup()
+        async with connected(served(base), timeout=60) as platform:
             dataset = await platform.dataset_id()
             await platform.submit(
                 dataset, hyperparameters=hyperparameters(epochs=10_000),
