@@ -19,7 +19,6 @@ from typing import Any, Literal, Self
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.clock import isoformat
 from qcog_mock.mockserver.runparams import RunParams
-from qcog_mock.mockserver.store import Store
 
 RunStatus = Literal["pending", "running", "completed", "failed"]
 Outcome = Literal["completed", "timed_out", "crashed", "cancelled"]
@@ -367,25 +366,3 @@ class Deployment(Document):
     run_status: str | None
     project_id: str
     created_at: str
-
-
-# Persistence (documents in the store's tables) ------------------------------------------------
-
-
-def load_dataset(store: Store, dataset_id: str) -> Dataset | None:
-    doc = store.get("dataset", dataset_id)
-    return Dataset.from_doc(doc) if doc is not None else None
-
-
-def load_run(store: Store, run_id: str) -> Run | None:
-    doc = store.get("run", run_id)
-    return Run.from_doc(doc) if doc is not None else None
-
-
-def save_run(store: Store, run: Run, now: float) -> None:
-    run.updated_at = now
-    store.put("run", run.to_doc(), scope=run.project_id)
-
-
-def load_checkpoints(store: Store, run_id: str) -> list[Checkpoint]:
-    return [Checkpoint.from_doc(doc) for doc in store.checkpoints(run_id)]

@@ -209,7 +209,9 @@ class Deleted(_Open):
     deleted: bool
     id: str
     name: str
-    status_before: str | None = Field(default=None, description="A run's: the status it was stopped in.")
+    status_before: str | None = Field(
+        default=None, description="A run's: the status it was stopped in."
+    )
 
 
 class Clock(_Open):

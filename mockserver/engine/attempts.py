@@ -30,13 +30,8 @@ from qcog_mock.mockserver.documents import (
     TERMINAL,
     Attempt,
     Checkpoint,
-    Deployment,
     Outcome,
     Run,
-    load_checkpoints,
-    load_dataset,
-    load_run,
-    save_run,
 )
 from qcog_mock.mockserver.engine.protocol import (
     AttemptEnded,
@@ -50,6 +45,7 @@ from qcog_mock.mockserver.engine.retry import after_attempt
 from qcog_mock.mockserver.engine.worker import AttemptJob, run_attempt
 from qcog_mock.mockserver.faults import ServerFaults
 from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.records import Records
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.simulation import Process, Simulation, SimulationStopped
 from qcog_mock.mockserver.store import Store
@@ -80,7 +76,8 @@ class Engine:
     ) -> None:
         self.executor = executor
         self._slots = threading.BoundedSemaphore(settings.workers)  # attempts computing at once
-        self.store = store
+        self.store = store  # recovery reads the raw documents: they may not parse
+        self.records = Records(store)
         self.sim = sim
         self.files = files
         self.settings = settings
@@ -91,7 +88,8 @@ class Engine:
         self._computing: dict[str, Results] = {}  # run id -> its worker's results, while it runs
 
     def save(self, run: Run) -> None:
-        save_run(self.store, run, self.sim.clock.now())
+        run.updated_at = self.sim.clock.now()
+        self.records.runs.put(run)
 
     # Submission and scheduling ------------------------------------------------------------
 
@@ -203,7 +201,7 @@ class Engine:
             logger.exception("Attempt %s of run %s failed in the engine", number, run_id)
             reason = f"the emulator failed: {type(error).__name__}: {error}"
             try:
-                run = load_run(self.store, run_id)
+                run = self.records.runs.get(run_id)
             except Exception:  # its stored document does not parse
                 run = None
             attempt = run.last_attempt if run is not None else None
@@ -219,7 +217,7 @@ class Engine:
             process.check()
         except AttemptCancelled:
             return
-        run = load_run(self.store, run_id)
+        run = self.records.runs.get(run_id)
         if run is None or run.finished:
             return
         params = run.params
@@ -229,12 +227,12 @@ class Engine:
             attempt = current  # recovering an interrupted attempt
             epoch_start = self._resume_time(run_id, attempt)
         else:
-            checkpoints = self.store.checkpoints(run_id)
+            checkpoints = self.records.checkpoints(run_id)
             attempt = Attempt(
                 number=number,
                 started_at=now,
                 deadline=now + params.timeout,
-                resumed_from_epoch=checkpoints[-1]["epoch"] if checkpoints else 0,
+                resumed_from_epoch=checkpoints[-1].epoch if checkpoints else 0,
             )
             run.attempts.append(attempt)
             run.move_to("running")
@@ -265,7 +263,7 @@ class Engine:
         generation = int(self.store.setting("attempt_generation") or 0) + 1
         self.store.set_setting("attempt_generation", generation)
         folder = self.files.make_attempt_folder(run.id, number, generation)
-        dataset = load_dataset(self.store, run.dataset_id)
+        dataset = self.records.datasets.get(run.dataset_id)
         return AttemptJob(
             run_id=run.id,
             number=number,
@@ -407,13 +405,13 @@ class Engine:
             return params.emulator.epoch_seconds
         if self.settings.epoch_seconds is not None:
             return self.settings.epoch_seconds
-        dataset = load_dataset(self.store, run.dataset_id)
+        dataset = self.records.datasets.get(run.dataset_id)
         rows = dataset.number_of_rows if dataset is not None else 0
         return costmodel.epoch_seconds(params.hyperparameters, rows, params.cpu_count)
 
     def _resume_time(self, run_id: str, attempt: Attempt) -> float:
         """Where an interrupted attempt's next epoch starts: its last checkpoint, or its start."""
-        checkpoints = load_checkpoints(self.store, run_id)
+        checkpoints = self.records.checkpoints(run_id)
         if checkpoints and checkpoints[-1].attempt == attempt.number:
             return max(attempt.started_at, checkpoints[-1].created_at)
         return attempt.started_at
@@ -421,10 +419,10 @@ class Engine:
     def last_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         """The last checkpoint as the trainer wrote it: its file, plus the loss history kept
         in the store (the file holds a constant-size progress record)."""
-        checkpoints = self.store.checkpoints(run_id)
+        checkpoints = self.records.checkpoints(run_id)
         if not checkpoints:
             return None
-        checkpoint = self.files.load_checkpoint(run_id, checkpoints[-1]["name"])
+        checkpoint = self.files.load_checkpoint(run_id, checkpoints[-1].name)
         progress = checkpoint["other_states"]["progress"]
         train, val = self.store.loss_history(run_id, up_to=int(checkpoint["current_epoch"]))
         progress["train_loss_history"], progress["val_loss_history"] = train, val
@@ -450,7 +448,7 @@ class Engine:
         with self._lock, self.store.transaction():  # the checkpoint, the run and the event
             self.store.put_checkpoint(run_id, record.to_doc())
             self.store.add_epoch(run_id, epoch, result.train_loss, result.val_loss)
-            run = load_run(self.store, run_id)
+            run = self.records.runs.get(run_id)
             if run is None:
                 return
             pruned, run.disk_bytes = self._retain(run_id)
@@ -479,20 +477,17 @@ class Engine:
     def _retain(self, run_id: str) -> tuple[list[str], int]:
         """Drops the run's checkpoints beyond ``keep_checkpoints`` (but the best and the
         deployed ones) from the store: their names, and the bytes of those kept."""
-        checkpoints = self.store.checkpoints(run_id)  # by epoch
+        checkpoints = self.records.checkpoints(run_id)  # by epoch
         keep = self.settings.keep_checkpoints
         pruned: list[str] = []
         if len(checkpoints) > keep:
-            deployed = {
-                Deployment.from_doc(d).checkpoint_name
-                for d in self.store.documents("deployment", run_id)
-            }
-            best = min(reversed(checkpoints), key=_loss)["name"]
+            deployed = {d.checkpoint_name for d in self.records.deployments.all(run_id)}
+            best = min(reversed(checkpoints), key=_loss).name
             for old in checkpoints[:-keep]:
-                if old["name"] != best and old["name"] not in deployed:
-                    self.store.delete_checkpoint(run_id, old["name"])
-                    pruned.append(old["name"])
-        kept = sum(int(c.get("size_bytes", 0)) for c in checkpoints if c["name"] not in pruned)
+                if old.name != best and old.name not in deployed:
+                    self.store.delete_checkpoint(run_id, old.name)
+                    pruned.append(old.name)
+        kept = sum(c.size_bytes for c in checkpoints if c.name not in pruned)
         return pruned, kept
 
     def _finish(
@@ -507,7 +502,7 @@ class Engine:
         metrics: dict[str, Any] | None = None,
     ) -> None:
         with self._lock:
-            run = load_run(self.store, run_id)
+            run = self.records.runs.get(run_id)
             if run is None:
                 return
             attempt = run.attempts[-1]
@@ -560,7 +555,7 @@ def earliest_result(job: AttemptJob) -> float:
     return min(job.epoch_start + job.epoch_cost, job.deadline)
 
 
-def _loss(checkpoint: dict[str, Any]) -> float:
+def _loss(checkpoint: Checkpoint) -> float:
     """A checkpoint's loss for choosing the best; a diverged (NaN) one is never the best."""
-    loss = float((checkpoint.get("metrics") or {}).get("loss", math.inf))
+    loss = float((checkpoint.metrics or {}).get("loss", math.inf))
     return loss if loss == loss else math.inf

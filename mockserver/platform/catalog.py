@@ -19,7 +19,7 @@ SEED_ENVIRONMENTS: tuple[tuple[str, Literal["cpu", "gpu"], str], ...] = (
 class Catalog:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
-        self.store = shared.store
+        self.records = shared.records
 
     def seed(self) -> None:
         """The experiment and environments that the documented examples assume."""
@@ -33,7 +33,7 @@ class Catalog:
             created_ts=now,
             updated_ts=now,
         )
-        self.store.put("experiment", experiment.to_doc())
+        self.records.experiments.put(experiment)
         for name, instance, description in SEED_ENVIRONMENTS:
             self._put_environment(name, instance, description, {}, {})
 
@@ -60,23 +60,24 @@ class Catalog:
             updated_ts=now,
         )
         self.shared.insert(
-            "environment", environment.to_doc(), f"An environment named '{name}' already exists."
+            self.records.environments,
+            environment,
+            f"An environment named '{name}' already exists.",
         )
         return environment
 
     def list_environments(self, limit: int, offset: int, instance: str | None) -> list[Environment]:
         if instance not in (None, "cpu", "gpu"):
             raise Invalid("instance: must be 'cpu' or 'gpu' (or absent for both).")
-        found = [Environment.from_doc(e) for e in self.store.documents("environment")]
+        found = self.records.environments.all()
         return page([e for e in found if instance in (None, e.instance)], limit, offset)
 
     def get_environment(self, value: str, identifier: str) -> Environment:
-        doc = self.shared.lookup("environment", "Environment", value, identifier)
-        return Environment.from_doc(doc)
+        return self.shared.lookup(self.records.environments, "Environment", value, identifier)
 
     def create_environment(self, body: EnvironmentCreate) -> Environment:
         name = check_name("name", body.name)
-        if self.store.find("environment", name) is not None:
+        if self.records.environments.find(name) is not None:
             raise Conflict(f"An environment named '{name}' already exists.")
         image = str(body.configuration.get("docker_image", ""))
         instance: Literal["cpu", "gpu"] = "gpu" if "cuda" in (name + image).lower() else "cpu"
@@ -86,27 +87,23 @@ class Catalog:
 
     def delete_environment(self, value: str, identifier: str) -> Deleted:
         environment = self.get_environment(value, identifier)
-        users = [
-            r["name"] for r in self.store.documents("run") if r["environment_id"] == environment.id
-        ]
+        users = [r.name for r in self.records.runs.all(where=("environment_id", environment.id))]
         if users:
             raise Conflict(f"Environment '{environment.name}' is used by runs {users[:5]}.")
-        self.store.delete("environment", environment.id)
+        self.records.environments.delete(environment.id)
         return Deleted(deleted=True, id=environment.id, name=environment.name)
 
     # Experiments ----------------------------------------------------------------------------
 
     def list_experiments(self, limit: int, offset: int) -> list[Experiment]:
-        docs = page(self.store.documents("experiment"), limit, offset)
-        return [Experiment.from_doc(doc) for doc in docs]
+        return page(self.records.experiments.all(), limit, offset)
 
     def get_experiment(self, value: str, identifier: str) -> Experiment:
-        doc = self.shared.lookup("experiment", "Experiment", value, identifier)
-        return Experiment.from_doc(doc)
+        return self.shared.lookup(self.records.experiments, "Experiment", value, identifier)
 
     def create_experiment(self, body: ExperimentCreate) -> Experiment:
         name = check_name("name", body.name)
-        if self.store.find("experiment", name) is not None:
+        if self.records.experiments.find(name) is not None:
             raise Conflict(f"An experiment named '{name}' already exists.")
         now = self.shared.now()
         experiment = Experiment(
@@ -119,6 +116,6 @@ class Catalog:
             updated_ts=now,
         )
         self.shared.insert(
-            "experiment", experiment.to_doc(), f"An experiment named '{name}' already exists."
+            self.records.experiments, experiment, f"An experiment named '{name}' already exists."
         )
         return experiment

@@ -13,15 +13,13 @@ from qcog_mock.mockserver.schemas import DatasetCreate
 class Datasets:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
-        self.store = shared.store
+        self.datasets = shared.records.datasets
 
     def page(self, project_id: str, limit: int, skip: int) -> list[Dataset]:
-        docs = page(self.store.documents("dataset", project_id), limit, skip)
-        return [Dataset.from_doc(doc) for doc in docs]
+        return page(self.datasets.all(project_id), limit, skip)
 
     def get(self, project_id: str, value: str, identifier: str) -> Dataset:
-        doc = self.shared.lookup("dataset", "Dataset", value, identifier, project_id)
-        return Dataset.from_doc(doc)
+        return self.shared.lookup(self.datasets, "Dataset", value, identifier, project_id)
 
     def upload(
         self,
@@ -39,7 +37,7 @@ class Datasets:
             raise Invalid(f"format: '{format}' is not supported; upload a CSV file (format=csv).")
         # Refused before the upload is read, when the name is already taken; checked again at
         # the write.
-        self.shared.replaceable("dataset", "Dataset", project_id, name, override)
+        self.shared.replaceable(self.datasets, "Dataset", project_id, name, override)
         configuration = {
             "conf_name": "upload",
             "conf_version": configuration_version,
@@ -66,7 +64,7 @@ class Datasets:
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
         source = self.shared.local_file(location, "configuration.dataset_location")
-        self.shared.replaceable("dataset", "Dataset", project_id, name, body.override)
+        self.shared.replaceable(self.datasets, "Dataset", project_id, name, body.override)
         with source.open("rb") as stream:
             return self._receive(
                 project_id, name, body.description, configuration, stream, body.override
@@ -102,12 +100,12 @@ class Datasets:
         # Checked again as the document is written: another upload of the name may have landed
         # while this one was received. The file of a replaced dataset stays: runs that trained
         # on it keep their data.
-        with self.shared.lock, self.store.transaction():
-            current = self.store.find("dataset", name, project_id)
+        with self.shared.lock, self.shared.store.transaction():
+            current = self.datasets.find(name, project_id)
             if current is not None and not override:
                 files.dataset(dataset_id).unlink(missing_ok=True)
                 raise Conflict(taken("Dataset", name))
             if current is not None:
-                self.store.delete("dataset", current["id"])
-            self.store.insert("dataset", dataset.to_doc(), scope=project_id)
+                self.datasets.delete(current.id)
+            self.datasets.insert(dataset)
         return dataset

@@ -7,13 +7,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from qcog_mock.mockserver.documents import (
-    Dataset,
-    Deployment,
-    Run,
-    load_checkpoints,
-    load_dataset,
-)
+from qcog_mock.mockserver.documents import Checkpoint, Deployment, Run
 from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
@@ -32,7 +26,7 @@ _OPERATORS = {
 }
 
 
-def select_checkpoint(checkpoints: list[dict[str, Any]], criterion: Any) -> dict[str, Any]:
+def select_checkpoint(checkpoints: list[Checkpoint], criterion: Any) -> Checkpoint:
     """The checkpoint a criterion picks: ``smallest``/``greatest`` (or ``largest``) metric, ties to
     the latest; or, with an operator and a number, the latest checkpoint satisfying it."""
     if not isinstance(criterion, dict) or "metric" not in criterion:
@@ -40,21 +34,21 @@ def select_checkpoint(checkpoints: list[dict[str, Any]], criterion: Any) -> dict
             "criterion: give checkpoint_name, or a criterion {metric, value[, operator]}."
         )
     metric, value, operator = criterion["metric"], criterion.get("value"), criterion.get("operator")
-    scored = [c for c in checkpoints if metric in (c.get("metrics") or {})]
+    scored = [c for c in checkpoints if metric in c.metrics]
     if checkpoints and not scored:
-        available = sorted(checkpoints[-1].get("metrics") or {})
+        available = sorted(checkpoints[-1].metrics)
         raise Invalid(f"criterion.metric: '{metric}' is not a checkpoint metric; use {available}.")
     if operator is None and value in ("smallest", "greatest", "largest"):
         if not scored:
             raise NotFound("Checkpoint", f"{metric} {value}", by="criterion")
         sign = 1 if value == "smallest" else -1
-        return min(reversed(scored), key=lambda c: sign * c["metrics"][metric])
+        return min(reversed(scored), key=lambda c: sign * c.metrics[metric])
     if operator not in _OPERATORS or isinstance(value, bool) or not isinstance(value, int | float):
         raise Invalid(
             "criterion: value is 'smallest' or 'greatest', or a number with an operator among "
             f"{sorted(_OPERATORS)}."
         )
-    matching = [c for c in scored if _OPERATORS[operator](c["metrics"][metric], value)]
+    matching = [c for c in scored if _OPERATORS[operator](c.metrics[metric], value)]
     if not matching:
         raise NotFound("Checkpoint", f"{metric} {operator} {value}", by="criterion")
     return matching[-1]
@@ -98,18 +92,17 @@ class DeployedCache:
 class Deployments:
     def __init__(self, shared: Shared, timeline: Timeline, cache: DeployedCache) -> None:
         self.shared = shared
-        self.store = shared.store
+        self.records = shared.records
         self.timeline = timeline
         self.cache = cache
 
     def _run(self, project_id: str, run_id: str) -> Run:
-        doc = self.shared.lookup("run", "Experiment run", run_id, "id", project_id)
-        return Run.from_doc(doc)
+        return self.shared.lookup(self.records.runs, "Experiment run", run_id, "id", project_id)
 
     def remove_for_run(self, run_id: str) -> None:
         """A run's deployments go with it."""
-        for deployment in self.store.documents("deployment", run_id):
-            self.store.delete("deployment", deployment["id"])
+        for deployment in self.records.deployments.all(run_id):
+            self.records.deployments.delete(deployment.id)
         self.cache.evict(run_id)
 
     def deploy(self, project_id: str, run_id: str, body: DeploymentCreate) -> Deployment:
@@ -121,11 +114,11 @@ class Deployments:
             raise Invalid(
                 f"version: '{version}' is not a semantic version such as v0.0.1 or 1.0.0."
             )
-        if self.store.find("deployment", name, run.id) is not None:
+        if self.records.deployments.find(name, run.id) is not None:
             raise Conflict(f"Deployment '{name}' already exists for run '{run.name}'.")
-        checkpoints = [c.to_doc() for c in load_checkpoints(self.store, run.id)]
+        checkpoints = self.records.checkpoints(run.id)
         if body.checkpoint_name:
-            chosen = next((c for c in checkpoints if c["name"] == body.checkpoint_name), None)
+            chosen = next((c for c in checkpoints if c.name == body.checkpoint_name), None)
             if chosen is None:
                 raise NotFound("Checkpoint", body.checkpoint_name, by="name")
         else:
@@ -139,8 +132,8 @@ class Deployments:
             version=version,
             release_notes=body.release_notes,
             status="active",
-            checkpoint_name=chosen["name"],
-            checkpoint_epoch=chosen["epoch"],
+            checkpoint_name=chosen.name,
+            checkpoint_epoch=chosen.epoch,
             criterion=body.criterion,
             run_id=run.id,
             run_status=run.status,
@@ -148,23 +141,20 @@ class Deployments:
             created_at=self.shared.now(),
         )
         self.shared.insert(
-            "deployment",
-            deployment.to_doc(),
+            self.records.deployments,
+            deployment,
             f"Deployment '{name}' already exists for run '{run.name}'.",
-            run.id,
         )
-        self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen["name"])
+        self.timeline.emit("deployment.created", run, deployment=name, checkpoint=chosen.name)
         return deployment
 
     def page(self, project_id: str, run_id: str, limit: int, skip: int) -> list[Deployment]:
         run = self._run(project_id, run_id)
-        docs = page(self.store.documents("deployment", run.id), limit, skip)
-        return [Deployment.from_doc(doc) for doc in docs]
+        return page(self.records.deployments.all(run.id), limit, skip)
 
     def get(self, project_id: str, run_id: str, value: str, identifier: str) -> Deployment:
         run = self._run(project_id, run_id)
-        doc = self.shared.lookup("deployment", "Deployment", value, identifier, run.id)
-        return Deployment.from_doc(doc)
+        return self.shared.lookup(self.records.deployments, "Deployment", value, identifier, run.id)
 
     def infer(self, project_id: str, run_id: str, deployment_id: str, text: str) -> Predictions:
         """Predictions of a deployment's checkpoint for CSV text, by the trainer's ``predict``:
@@ -195,8 +185,8 @@ class Deployments:
             raise Invalid(
                 "dataset_path: required (a dataset name in the project, or a local path)."
             )
-        found = self.store.find("dataset", dataset_path, project_id)
-        dataset = Dataset.from_doc(found) if found else load_dataset(self.store, dataset_path)
+        datasets = self.records.datasets
+        dataset = datasets.find(dataset_path, project_id) or datasets.get(dataset_path)
         if dataset is not None and dataset.project_id == project_id:
             text = read_text(self.shared.files.dataset(dataset.id), "dataset_path")
             result = self.infer(project_id, run_id, deployment_id, text)

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
-from qcog_mock.mockserver.documents import ApiKey, Dataset, Membership, Project, User
+from qcog_mock.mockserver.documents import ApiKey, Membership, Project, User
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page
 from qcog_mock.mockserver.runparams import GPU_TYPES
@@ -34,7 +34,8 @@ class Principal:
 class Identity:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
-        self.store = shared.store
+        self.store = shared.store  # the seed's settings, and keys stored by older versions
+        self.records = shared.records
         self._principals: dict[str, Principal] = {}
         self._projects: dict[str, Project] = {}
 
@@ -50,7 +51,7 @@ class Identity:
             system_role="admin",
             created_at=now,
         )
-        self.store.put("user", user.to_doc())
+        self.records.users.put(user)
         project = Project(
             id=self.shared.new_id(),
             name=SEED_PROJECT,
@@ -59,22 +60,22 @@ class Identity:
             created_at=now,
             updated_at=now,
         )
-        self.store.put("project", project.to_doc())
+        self.records.projects.put(project)
         self._link(user.id, project.id, "owner")
         self.store.set_setting("seed_user", user.id)
         self.store.set_setting("seed_project", project.id)
 
     def ensure_key(self, key: str) -> None:
         """The configured key always works, also after a restart with another one."""
-        if self.store.find("api_key", key_digest(key)) is None:
+        if self.records.api_keys.find(key_digest(key)) is None:
             user, project = self.store.setting("seed_user"), self.store.setting("seed_project")
             self._put_key(key, user, project)
 
     def revoke_key(self, key: str) -> bool:
         """Removes ``key``; whether there was one."""
-        found = self.store.find("api_key", key_digest(key))
+        found = self.records.api_keys.find(key_digest(key))
         if found is not None:
-            self.store.delete("api_key", found["id"])
+            self.records.api_keys.delete(found.id)
             self.store.checkpoint()
             self._principals.pop(key, None)
         return found is not None
@@ -100,7 +101,7 @@ class Identity:
             project_id=project_id,
             created_at=self.shared.now(),
         )
-        self.shared.insert("api_key", api_key.to_doc(), "This API key already exists.")
+        self.shared.insert(self.records.api_keys, api_key, "This API key already exists.")
         return api_key
 
     def _link(self, user_id: str, project_id: str, role: str) -> Membership:
@@ -113,8 +114,8 @@ class Identity:
             created_at=self.shared.now(),
         )
         self.shared.insert(
-            "user_project",
-            membership.to_doc(),
+            self.records.memberships,
+            membership,
             f"User '{user_id}' is already in project '{project_id}'.",
         )
         return membership
@@ -150,25 +151,18 @@ class Identity:
         # key's principal is looked up once: every request authenticates.
         if (known := self._principals.get(secret)) is not None:
             return known
-        found = self.store.find("api_key", key_digest(secret))
-        if found is None:
+        key = self.records.api_keys.find(key_digest(secret))
+        if key is None:
             raise Unauthorized(f"Invalid API key: {hint} with a key this server knows.")
-        key = ApiKey.from_doc(found)
-        user_doc = self.store.get("user", key.user_id)
-        user = User.from_doc(user_doc) if user_doc is not None else None
+        user = self.records.users.get(key.user_id)
         admin = user is not None and user.system_role == "admin"
         principal = Principal(user, key.project_id, admin)
         self._principals[secret] = principal
         return principal
 
     def whoami(self, principal: Principal) -> WhoAmI:
-        found = self.store.get("project", principal.project_id) if principal.project_id else None
-        project = Project.from_doc(found) if found is not None else None
-        datasets = (
-            [Dataset.from_doc(d).summary() for d in self.store.documents("dataset", project.id)]
-            if project
-            else []
-        )
+        project = self.records.projects.get(principal.project_id) if principal.project_id else None
+        datasets = [d.summary() for d in self.records.datasets.all(project.id)] if project else []
         user = principal.user
         return WhoAmI(
             user_id=user.id if user else None,
@@ -188,9 +182,9 @@ class Identity:
 
     def admin_user(self) -> User:
         username = self.shared.settings.admin_username
-        found = self.store.find("user", f"admin:{username}")
+        found = self.records.users.find(f"admin:{username}")
         if found is not None:
-            return User.from_doc(found)
+            return found
         user = User(
             id=self.shared.new_id(),
             name=f"admin:{username}",
@@ -198,7 +192,7 @@ class Identity:
             system_role="admin",
             created_at=self.shared.now(),
         )
-        self.store.put("user", user.to_doc())
+        self.records.users.put(user)
         return user
 
     def create_user(self, email: str, name: str, system_role: str) -> User:
@@ -207,7 +201,7 @@ class Identity:
         if system_role not in ("admin", "user"):
             raise Invalid("system_role: must be 'admin' or 'user'.")
         with self.shared.lock:  # the e-mail is not a unique column: checked and written as one
-            if any(u["email"] == email for u in self.store.documents("user")):
+            if any(u.email == email for u in self.records.users.all()):
                 raise Conflict(f"A user with email '{email}' already exists.")
             user = User(
                 id=self.shared.new_id(),
@@ -216,44 +210,42 @@ class Identity:
                 system_role=system_role,
                 created_at=self.shared.now(),
             )
-            self.shared.insert("user", user.to_doc(), f"A user named '{name}' already exists.")
+            self.shared.insert(self.records.users, user, f"A user named '{name}' already exists.")
         return user
 
     def user_by_email(self, email: str) -> User:
-        for doc in self.store.documents("user"):
-            if doc["email"] == email:
-                return User.from_doc(doc)
+        for user in self.records.users.all():
+            if user.email == email:
+                return user
         raise NotFound("User", email, by="email")
 
     def list_projects(self, limit: int, offset: int) -> list[Project]:
-        return [
-            Project.from_doc(doc) for doc in page(self.store.documents("project"), limit, offset)
-        ]
+        return page(self.records.projects.all(), limit, offset)
 
     def project_by_name(self, name: str) -> Project:
-        found = self.store.find("project", name)
+        found = self.records.projects.find(name)
         if found is None:
             raise NotFound("Project", name, by="name")
-        return Project.from_doc(found)
+        return found
 
     def get_project(self, project_id: str) -> Project:
         # Every project-scoped request reads its project: kept, and replaced when it changes.
         if (known := self._projects.get(project_id)) is not None:
             return replace(known)
-        found = self.store.get("project", project_id)
+        found = self.records.projects.get(project_id)
         if found is None:
             raise NotFound("Project", project_id)
-        project = self._projects[project_id] = Project.from_doc(found)
+        project = self._projects[project_id] = found
         return replace(project)
 
     def create_project(
         self, name: str, description: str | None, members: list[ProjectMember]
     ) -> Project:
         check_name("name", name)
-        if self.store.find("project", name) is not None:
+        if self.records.projects.find(name) is not None:
             raise Conflict(f"A project named '{name}' already exists.")
         for member in members:
-            if self.store.get("user", member.user_id) is None:
+            if self.records.users.get(member.user_id) is None:
                 raise NotFound("User", member.user_id)
         now = self.shared.now()
         project = Project(
@@ -264,7 +256,9 @@ class Identity:
             created_at=now,
             updated_at=now,
         )
-        self.shared.insert("project", project.to_doc(), f"A project named '{name}' already exists.")
+        self.shared.insert(
+            self.records.projects, project, f"A project named '{name}' already exists."
+        )
         for member in members:
             self._link(member.user_id, project.id, member.project_role)
         return project
@@ -281,13 +275,13 @@ class Identity:
         if changes.description is not None:
             project.description = changes.description
         project.updated_at = self.shared.now()
-        self.store.put("project", project.to_doc())
+        self.records.projects.put(project)
         self._projects[project_id] = replace(project)
         return project
 
     def create_api_key(self, user_id: str, project_id: str | None) -> tuple[ApiKey, str]:
         """The new key's record, and the key (shown once, never stored)."""
-        if self.store.get("user", user_id) is None:
+        if self.records.users.get(user_id) is None:
             raise NotFound("User", user_id)
         if project_id is not None:
             self.get_project(project_id)
@@ -297,10 +291,10 @@ class Identity:
     def add_user_to_project(self, user_id: str, project_id: str, role: str) -> Membership:
         if role not in ROLES:
             raise Invalid("role: must be 'viewer', 'contributor' or 'owner'.")
-        if self.store.get("user", user_id) is None:
+        if self.records.users.get(user_id) is None:
             raise NotFound("User", user_id)
         self.get_project(project_id)
-        if self.store.find("user_project", f"{user_id}:{project_id}") is not None:
+        if self.records.memberships.find(f"{user_id}:{project_id}") is not None:
             raise Conflict(f"User '{user_id}' is already in project '{project_id}'.")
         return self._link(user_id, project_id, role)
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.documents import Experiment, Run, load_checkpoints, load_dataset
+from qcog_mock.mockserver.documents import Run
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.deployments import Deployments
@@ -31,14 +31,16 @@ class Runs:
     ) -> None:
         self.shared = shared
         self.store = shared.store
+        self.records = shared.records
         self.identity = identity
         self.engine = engine
         self.timeline = timeline
         self.deployments = deployments  # they go with their run
 
     def _lookup(self, project_id: str, value: str, identifier: str = "id") -> Run:
-        doc = self.shared.lookup("run", "Experiment run", value, identifier, project_id)
-        return Run.from_doc(doc)
+        return self.shared.lookup(
+            self.records.runs, "Experiment run", value, identifier, project_id
+        )
 
     def create(
         self, project_id: str, body: schemas.RunCreate, local_webhook_url: str | None
@@ -49,13 +51,11 @@ class Runs:
         if local_webhook_url is not None:
             check_url(local_webhook_url, allow_remote=settings.allow_remote_webhooks)
         project = self.identity.get_project(project_id)
-        for value, kind, label in (
-            (body.experiment_id, "experiment", "Experiment"),
-            (body.environment_id, "environment", "Environment"),
-        ):
-            if self.store.get(kind, value) is None:
-                raise NotFound(label, value)
-        dataset = load_dataset(self.store, body.dataset_id)
+        if self.records.experiments.get(body.experiment_id) is None:
+            raise NotFound("Experiment", body.experiment_id)
+        if self.records.environments.get(body.environment_id) is None:
+            raise NotFound("Environment", body.environment_id)
+        dataset = self.records.datasets.get(body.dataset_id)
         if dataset is None or dataset.project_id != project_id:
             raise NotFound("Dataset", body.dataset_id)
         params = validate_params(
@@ -65,10 +65,10 @@ class Runs:
         )
         with self.shared.lock:
             existing = self.shared.replaceable(
-                "run", "Experiment run", project_id, name, bool(body.override)
+                self.records.runs, "Experiment run", project_id, name, bool(body.override)
             )
             if existing is not None:
-                self._remove(Run.from_doc(existing))
+                self._remove(existing)
             seq = int(self.store.setting("run_seq") or 0) + 1
             self.store.set_setting("run_seq", seq)
             now = self.shared.clock.now()
@@ -112,10 +112,10 @@ class Runs:
 
     def find(self, run_id: str) -> schemas.Run:
         """A run of any project, by id: the operator's view (the dashboard)."""
-        doc = self.store.get("run", run_id)
-        if doc is None:
+        run = self.records.runs.get(run_id)
+        if run is None:
             raise NotFound("Experiment run", run_id)
-        return self.public(Run.from_doc(doc))
+        return self.public(run)
 
     def page(
         self,
@@ -128,16 +128,15 @@ class Runs:
         check_page(limit, skip)
         where = None
         if experiment is not None:
-            found = self.store.get("experiment", experiment) or self.store.find(
-                "experiment", experiment
-            )
+            experiments = self.records.experiments
+            found = experiments.get(experiment) or experiments.find(experiment)
             if found is None:
                 raise NotFound("Experiment", experiment)
-            where = ("experiment_id", Experiment.from_doc(found).id)
-        runs = self.store.documents(
-            "run", project_id, where=where, limit=limit, offset=skip, descending=descending
+            where = ("experiment_id", found.id)
+        runs = self.records.runs.all(
+            project_id, where=where, limit=limit, offset=skip, descending=descending
         )
-        return [self.public(Run.from_doc(r)) for r in runs]
+        return [self.public(run) for run in runs]
 
     def delete(self, project_id: str, value: str, identifier: str) -> schemas.Deleted:
         run = self._lookup(project_id, value, identifier)
@@ -148,10 +147,9 @@ class Runs:
     def _remove(self, run: Run) -> None:
         if not run.finished:
             self.engine.cancel(run.id)  # stopped first: its attempt ends "cancelled"
-        doc = self.store.get("run", run.id)
-        run = Run.from_doc(doc) if doc is not None else run
+        run = self.records.runs.get(run.id) or run  # as the cancellation left it
         self.deployments.remove_for_run(run.id)
-        self.store.delete("run", run.id)
+        self.records.runs.delete(run.id)
         self.store.delete_checkpoints(run.id)
         self.shared.files.delete_run(run.id)
         self.timeline.emit("run.deleted", run)
@@ -160,7 +158,7 @@ class Runs:
 
     def checkpoints(self, project_id: str, run_id: str) -> list[schemas.Checkpoint]:
         run = self._lookup(project_id, run_id)
-        return [c.public() for c in load_checkpoints(self.store, run.id)]
+        return [c.public() for c in self.records.checkpoints(run.id)]
 
     def checkpoint(self, project_id: str, run_id: str, name: str) -> schemas.Checkpoint:
         for checkpoint in self.checkpoints(project_id, run_id):

@@ -12,6 +12,7 @@ from typing import Any
 from qcog_mock.mockserver.clock import SimulatedClock, isoformat
 from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.records import Collection, D, Records
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.store import NameTaken, Store
 
@@ -21,13 +22,18 @@ MAX_NAME_LENGTH = 200
 
 @dataclass
 class Shared:
-    """The store, the files, the clock and the settings, with seeded ids."""
+    """The store (and its typed collections), the files, the clock and the settings, with
+    seeded ids."""
 
     settings: Settings
     store: Store
     files: Files
     clock: SimulatedClock
     lock: threading.RLock = field(default_factory=threading.RLock)
+    records: Records = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = Records(self.store)
 
     def new_id(self) -> str:
         # Seeded, counted ids: the same submissions give the same ids on every machine.
@@ -39,24 +45,24 @@ class Shared:
     def now(self) -> str:
         return isoformat(self.clock.now())
 
-    def insert(self, kind: str, doc: dict[str, Any], conflict: str, scope: str = "") -> None:
+    def insert(self, collection: Collection[D], document: D, conflict: str) -> None:
         """Stores a new named document, or raises ``Conflict(conflict)`` if the name is taken
         (checked by the database in the write itself, so racing creations cannot both win)."""
         try:
-            self.store.insert(kind, doc, scope)
+            collection.insert(document)
         except NameTaken:
             raise Conflict(conflict) from None
 
-    def lookup(self, kind: str, label: str, value: str, identifier: str, scope: str = "") -> Any:
+    def lookup(
+        self, collection: Collection[D], label: str, value: str, identifier: str, scope: str = ""
+    ) -> D:
         """A document by ``identifier`` (``id`` or ``name``), within ``scope`` if given."""
         if identifier not in ("id", "name"):
             raise Invalid("identifier: must be 'id' or 'name'.")
         if identifier == "name":
-            found = self.store.find(kind, value, scope)
+            found = collection.find(value, scope)
         else:
-            found = self.store.get(kind, value)
-            if found is not None and scope and _scope_of(kind, found) != scope:
-                found = None
+            found = collection.get(value, scope)
         if found is None:
             raise NotFound(label, value, by=identifier)
         return found
@@ -83,10 +89,10 @@ class Shared:
         return resolved
 
     def replaceable(
-        self, kind: str, label: str, scope: str, name: str, override: bool
-    ) -> dict[str, Any] | None:
+        self, collection: Collection[D], label: str, scope: str, name: str, override: bool
+    ) -> D | None:
         """The same-named document that ``override`` may replace; a conflict without it."""
-        existing = self.store.find(kind, name, scope)
+        existing = collection.find(name, scope)
         if existing is not None and not override:
             raise Conflict(taken(label, name))
         return existing
@@ -97,12 +103,6 @@ def taken(label: str, name: str) -> str:
         f"{label} '{name}' already exists in this project; pass override=True to replace it, "
         "or choose another name."
     )
-
-
-def _scope_of(kind: str, doc: dict[str, Any]) -> str:
-    if kind == "deployment":
-        return doc.get("run_id", "")
-    return doc.get("project_id", "") if kind in ("dataset", "run") else ""
 
 
 def read_text(path: Path, field: str) -> str:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from qcog_mock.mockserver import jsontext, schemas
 from qcog_mock.mockserver.clock import TIME_HEADER, isoformat, wall_time
-from qcog_mock.mockserver.documents import Delivery, Run, load_run
+from qcog_mock.mockserver.documents import Delivery, Run
 from qcog_mock.mockserver.errors import NotFound
 from qcog_mock.mockserver.faults import FaultPlan, ServerFaults, WebhookFault, WebhookFaultType
+from qcog_mock.mockserver.records import Records
 from qcog_mock.mockserver.simulation import Simulation
 from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
@@ -48,6 +49,7 @@ class Webhooks:
         timeout: float,
     ) -> None:
         self.store = store
+        self.records = Records(store)
         self.sim = sim
         self.server_faults = server_faults
         self.timeline = timeline
@@ -214,7 +216,7 @@ class Webhooks:
             "error": None,
             "ok": False,
         }
-        run = load_run(self.store, delivery.run_id) if delivery.run_id else None
+        run = self.records.runs.get(delivery.run_id) if delivery.run_id else None
         plan = self._plan(run) if run is not None else FaultPlan()
         if run is not None:
             for kind in ("webhook_down", "webhook_timeout"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
 import httpx
@@ -27,7 +27,9 @@ from qcog_mock.mockserver.documents import (
     User,
 )
 from qcog_mock.mockserver.engine.retry import after_attempt
+from qcog_mock.mockserver.records import Records
 from qcog_mock.mockserver.runparams import validate_params
+from qcog_mock.mockserver.store import NameTaken, Store
 from tests.mockserver.helpers import hyperparameters
 
 
@@ -152,3 +154,24 @@ def _untyped(answer: Any) -> bool:
     if get_origin(answer) is list:
         return _untyped(get_args(answer)[0])
     return answer is None or answer is Any or answer is dict or get_origin(answer) is dict
+
+
+def test_a_collection_reads_and_writes_its_type_and_keeps_to_its_scope() -> None:
+    records = Records(Store(":memory:"))
+    dataset = Dataset(
+        id="d", name="data", description=None, project_id="p", configuration={},
+        number_of_rows=3, number_of_columns=2, columns=["x", "y"],
+        created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    records.datasets.insert(dataset)
+    assert records.datasets.get("d") == dataset and records.datasets.find("data", "p") == dataset
+    assert records.datasets.get("d", scope="another-project") is None  # scoped by its project
+    assert records.datasets.find("data", "another-project") is None
+    with pytest.raises(NameTaken):  # a name is unique within its scope
+        records.datasets.insert(replace(dataset, id="e"))
+    records.datasets.insert(replace(dataset, id="e", project_id="q"))
+    assert [d.id for d in records.datasets.all("p")] == ["d"] and records.datasets.count() == 2
+    records.datasets.put(replace(dataset, size_bytes=9))  # an update, by id
+    assert records.datasets.get("d") == replace(dataset, size_bytes=9)
+    records.datasets.delete("d")
+    assert records.datasets.get("d") is None
