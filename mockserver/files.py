@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import pandas as pd
-import torch
 
 from qcog_mock.mockserver.errors import Invalid, PayloadTooLarge
 
@@ -45,12 +44,16 @@ class Files:
         path = self.checkpoint(run_id, name)
         path.parent.mkdir(mode=0o700, exist_ok=True)  # not parents: a removed dir stays removed
         partial = path.with_suffix(".partial")
+        import torch  # the workers' alone: the server never imports torch
+
         torch.save(checkpoint, partial)
         partial.chmod(0o600)  # tenants' models: the operator's alone, as the whole data dir
         os.replace(partial, path)
         return path
 
     def load_checkpoint(self, run_id: str, name: str) -> dict[str, Any]:
+        import torch  # a worker's, or an inference's
+
         return torch.load(self.checkpoint(run_id, name), weights_only=True)
 
     def receive_dataset(self, dataset_id: str, stream: BinaryIO, limit: int) -> CsvShape:

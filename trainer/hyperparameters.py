@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from qcog_mock.trainer import registry
+from qcog_mock.trainer import names
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ class OptimizerConfig(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_optimizer(cls, value: str) -> str:
-        registry.optimizer_class(value)
-        return value
+        return names.check("optimizer", value)
 
 
 class LossFunctionConfig(BaseModel):
@@ -62,8 +61,7 @@ class LossFunctionConfig(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_loss(cls, value: str) -> str:
-        registry.loss_class(value)
-        return value
+        return names.check("loss function", value)
 
 
 class SchedulerConfig(BaseModel):
@@ -74,8 +72,7 @@ class SchedulerConfig(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        registry.scheduler_class(value)
-        return value
+        return names.check("scheduler", value)
 
 
 class EarlyStoppingConfig(BaseModel):

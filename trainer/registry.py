@@ -1,4 +1,5 @@
-"""Resolve the ``type`` strings of the hyperparameters to torch classes, and nothing else.
+"""Resolve the ``type`` strings of the hyperparameters to torch classes, and nothing else (in a
+worker: the names themselves are checked by ``names.py``, without torch).
 
 A name resolves only to a class of the expected kind that torch exports under that exact name:
 ``"MSELoss"`` to ``torch.nn.MSELoss``, but ``"Module"``, ``"os.system"`` or ``"_Loss"`` to a
@@ -11,10 +12,7 @@ import functools
 
 import torch
 
-# Optimizers whose contract the training loop cannot meet.
-_UNSUPPORTED_OPTIMIZERS = {
-    "SparseAdam": "SparseAdam needs sparse gradients, which Hilbert Space Models do not produce",
-}
+from qcog_mock.trainer import names
 
 
 def _classes(namespace: object, base: type, exclude: set[str]) -> dict[str, type]:
@@ -39,7 +37,7 @@ def losses() -> dict[str, type[torch.nn.Module]]:
 @functools.cache
 def optimizers() -> dict[str, type[torch.optim.Optimizer]]:
     return _classes(
-        torch.optim, torch.optim.Optimizer, exclude={"Optimizer", *_UNSUPPORTED_OPTIMIZERS}
+        torch.optim, torch.optim.Optimizer, exclude={"Optimizer", *names.UNSUPPORTED_OPTIMIZERS}
     )
 
 
@@ -55,37 +53,21 @@ def schedulers() -> dict[str, type]:
     return found
 
 
-def _resolve(kind: str, field: str, name: str, table: dict[str, type], examples: str) -> type:
+def _resolve(kind: str, name: str, table: dict[str, type]) -> type:
+    names.check(kind, name)
     cls = table.get(name)
-    if cls is None:
-        raise ValueError(
-            f"Unknown {kind} '{name}': {field} must name a {kind} class in "
-            f"{_NAMESPACES[kind]}, such as {examples}. Valid names: {sorted(table)}"
-        )
+    if cls is None:  # a name of torch 2.13 that an older torch does not have
+        raise ValueError(f"The {kind} '{name}' is not in this worker's torch {torch.__version__}.")
     return cls
 
 
-_NAMESPACES = {
-    "loss function": "torch.nn",
-    "optimizer": "torch.optim",
-    "scheduler": "torch.optim.lr_scheduler",
-}
-
-
 def loss_class(name: str) -> type[torch.nn.Module]:
-    return _resolve("loss function", "loss_fn_config.type", name, losses(), "'MSELoss' or 'L1Loss'")
+    return _resolve("loss function", name, losses())
 
 
 def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
-    if name in _UNSUPPORTED_OPTIMIZERS:
-        raise ValueError(
-            f"optimizer_config.type '{name}' is not supported: "
-            f"{_UNSUPPORTED_OPTIMIZERS[name]}. Use 'Adam' or 'AdamW' instead."
-        )
-    return _resolve("optimizer", "optimizer_config.type", name, optimizers(), "'Adam' or 'SGD'")
+    return _resolve("optimizer", name, optimizers())
 
 
 def scheduler_class(name: str) -> type:
-    return _resolve(
-        "scheduler", "scheduler_config.type", name, schedulers(), "'StepLR' or 'ReduceLROnPlateau'"
-    )
+    return _resolve("scheduler", name, schedulers())

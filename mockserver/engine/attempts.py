@@ -42,7 +42,7 @@ from qcog_mock.mockserver.engine.protocol import (
     WorkerResult,
 )
 from qcog_mock.mockserver.engine.retry import after_attempt
-from qcog_mock.mockserver.engine.worker import AttemptJob, run_attempt
+from qcog_mock.mockserver.engine.worker import AttemptJob, Resume, run_attempt
 from qcog_mock.mockserver.faults import ServerFaults
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.records import Records
@@ -275,7 +275,7 @@ class Engine:
             deadline=deadline,
             epoch_cost=self.epoch_cost(run),
             faults=self.server_faults.for_run(params.faults).faults,
-            resume=self.last_checkpoint(run.id),
+            resume=self.resume_point(run.id),
             torch_threads=self.settings.worker_threads,
         )
 
@@ -416,17 +416,15 @@ class Engine:
             return max(attempt.started_at, checkpoints[-1].created_at)
         return attempt.started_at
 
-    def last_checkpoint(self, run_id: str) -> dict[str, Any] | None:
-        """The last checkpoint as the trainer wrote it: its file, plus the loss history kept
-        in the store (the file holds a constant-size progress record)."""
+    def resume_point(self, run_id: str) -> Resume | None:
+        """Where the run's next attempt resumes: its last checkpoint, with the loss histories
+        the store keeps up to that epoch."""
         checkpoints = self.records.checkpoints(run_id)
         if not checkpoints:
             return None
-        checkpoint = self.files.load_checkpoint(run_id, checkpoints[-1].name)
-        progress = checkpoint["other_states"]["progress"]
-        train, val = self.store.loss_history(run_id, up_to=int(checkpoint["current_epoch"]))
-        progress["train_loss_history"], progress["val_loss_history"] = train, val
-        return checkpoint
+        last = checkpoints[-1]
+        train, val = self.store.loss_history(run_id, up_to=last.epoch)
+        return Resume(last.name, train, val)
 
     def commit_epoch(self, run_id: str, number: int, result: EpochDone) -> None:
         """Record an epoch the worker computed (its checkpoint file is written), at its time."""

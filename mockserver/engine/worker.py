@@ -45,6 +45,16 @@ class StopRequested(Exception):
     """The engine no longer wants this attempt (deleted, cancelled, shut down)."""
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where an attempt resumes: the last checkpoint's file, which the worker reads (the server
+    never loads a model), and the loss histories the store keeps up to its epoch."""
+
+    checkpoint: str
+    train_loss_history: list[float]
+    val_loss_history: list[float]
+
+
 @dataclass
 class AttemptJob:
     """Everything a worker needs: plain values, so that it pickles to any executor."""
@@ -59,7 +69,7 @@ class AttemptJob:
     deadline: float
     epoch_cost: float
     faults: tuple[Fault, ...] = ()  # the run's and the server's, in force for this attempt
-    resume: dict[str, Any] | None = None  # the last checkpoint, loss histories attached
+    resume: Resume | None = None
     torch_threads: int = 1
 
 
@@ -84,7 +94,16 @@ class _Context:
         self.results.write(self._written, result)
 
     def load_last_checkpoint(self) -> dict[str, Any] | None:
-        return self.job.resume
+        """The last checkpoint as the trainer wrote it, its loss histories attached (the file
+        holds a constant-size progress record)."""
+        resume = self.job.resume
+        if resume is None:
+            return None
+        checkpoint = self.files.load_checkpoint(self.job.run_id, resume.checkpoint)
+        progress = checkpoint["other_states"]["progress"]
+        progress["train_loss_history"] = list(resume.train_loss_history)
+        progress["val_loss_history"] = list(resume.val_loss_history)
+        return checkpoint
 
     def _injected(self, fault: Fault, epoch: int) -> None:
         self.emit(FaultInjected(at=self.epoch_start, epoch=epoch, fault=fault))

@@ -13,7 +13,7 @@ from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
 from qcog_mock.mockserver.platform.timeline import Timeline
 from qcog_mock.mockserver.schemas import DeploymentCreate, Predictions
-from qcog_mock.trainer import ExperimentError, predict
+from qcog_mock.trainer import ExperimentError
 
 SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _OPERATORS = {
@@ -165,6 +165,8 @@ class Deployments:
         except UnicodeEncodeError:
             raise Invalid("dataset_file: not valid Unicode text; send the CSV as UTF-8.") from None
         checkpoint = self.cache.get(deployment.run_id, deployment.checkpoint_name)
+        from qcog_mock.trainer import predict  # torch: the first inference imports it
+
         try:
             result = predict({}, checkpoint, params={"dataset_buffer": text})
         except ExperimentError as error:

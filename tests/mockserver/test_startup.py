@@ -1,0 +1,51 @@
+"""The server process never imports torch: the HTTP server, the platform and the engine run
+without it, and only workers train. So `serve` and a test's setup start without paying for it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from qcog_mock.trainer import names, registry
+
+SCRIPT = """
+import asyncio, sys
+from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.testing.plugin import QcogPlatform
+import qcog_mock.mockserver.app
+
+assert "torch" not in sys.modules, "importing the app imported torch"
+from tests.mockserver.helpers import dataset_csv, hyperparameters
+
+async def story(platform):
+    async with platform.story() as story:
+        await story.upload("data", dataset_csv())
+        await story.submit("job", "data", {
+            "hyperparameters": hyperparameters(epochs=2), "timeout": 3600, "retries": 1,
+            "emulator": {"epoch_seconds": 60},
+        })
+        await story.advance(3600)
+        return await story.run("job")
+
+with QcogPlatform.in_process(Settings(api_key="k", clock="manual")) as platform:
+    assert "torch" not in sys.modules, "starting a platform imported torch"
+    run = asyncio.run(story(platform))
+assert run["status"] == "completed", run["status"]
+assert "torch" not in sys.modules, "a run imported torch into the server"
+print("no torch")
+"""
+
+
+def test_the_server_trains_a_run_without_importing_torch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "no torch"
+
+
+def test_the_names_the_server_checks_are_the_installed_torchs_classes() -> None:
+    # The server checks hyperparameter names without torch; a worker resolves them with it.
+    assert set(registry.losses()) == names.LOSSES
+    assert set(registry.optimizers()) == names.OPTIMIZERS
+    assert set(registry.schedulers()) == names.SCHEDULERS
