@@ -1,9 +1,10 @@
 """Where attempts compute: a ``concurrent.futures.Executor`` seam.
 
 - ``LocalProcesses`` (the default): a pool of worker processes, each started once (torch
-  imported once) and reused attempt after attempt; ``kill`` ends one at once and the pool starts
-  another when needed. A worker reads its jobs from a pipe and exits when the pipe closes, so
-  workers end with the server, a SIGKILL included. One pool serves every platform of a process.
+  imported once, the first while its platform starts: ``warm``) and reused attempt after
+  attempt; ``kill`` ends one at once and the pool starts another when needed. A worker reads its
+  jobs from a pipe and exits when the pipe closes, so workers end with the server, a SIGKILL
+  included. One pool serves every platform of a process.
 - ``DaskExecutor("dask://HOST:PORT")``: a Dask cluster's executor, for those who outgrow one
   machine (the optional ``dask`` extra). Its workers must share the data dir: checkpoints,
   datasets and results travel through it.
@@ -136,6 +137,7 @@ class LocalProcesses(Executor):
         self._busy: dict[Future[Any], _Worker] = {}
         self._lock = threading.Lock()
         self._shutdown = False
+        self._warming = False
         # Workers are started by one thread that lives as long as the pool: Linux sends
         # PDEATHSIG when the *thread* that started a process ends, not only the process.
         self._requests: queue.Queue[Future[_Worker]] = queue.Queue()
@@ -153,6 +155,32 @@ class LocalProcesses(Executor):
         request: Future[_Worker] = Future()
         self._requests.put(request)
         return request.result()
+
+    def warm(self) -> None:
+        """Start a worker in the background unless one is idle or already starting, so that
+        torch is imported while the caller does other things (a test uploading its data), not
+        when its first attempt is handed over."""
+        with self._lock:
+            if self._shutdown or self._idle or self._busy or self._warming:
+                return
+            self._warming = True
+        request: Future[_Worker] = Future()
+        request.add_done_callback(self._warmed)
+        self._requests.put(request)
+
+    def _warmed(self, request: Future[_Worker]) -> None:
+        if request.exception() is not None:  # the next job starts one, and says why it cannot
+            with self._lock:
+                self._warming = False
+            return
+        worker = request.result()
+        with self._lock:
+            self._warming = False
+            keep = not self._shutdown
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.close()
 
     def _idle_worker(self) -> _Worker | None:
         """A live idle worker, if any; dead ones found on the way are closed."""
@@ -288,8 +316,8 @@ def serve_jobs(results_fd: int) -> None:
     import torch
     import torch._dynamo  # noqa: F401
 
-    from qcog_mock import trainer  # noqa: F401
     from qcog_mock.mockserver.engine import worker  # noqa: F401
+    from qcog_mock.trainer import experiment  # noqa: F401
 
     # Training yields to the server's request handling; starting up does not (at nice 10 beside
     # busy processes, these imports took ten times as long, and the attempt waits for them).

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
-from qcog_mock.mockserver.engine.executors import make_executor
+from qcog_mock.mockserver.engine.executors import LocalProcesses, make_executor
 from qcog_mock.mockserver.errors import PlatformError
 from qcog_mock.mockserver.faults import ServerFaults
 from qcog_mock.mockserver.files import Files
@@ -95,6 +95,8 @@ class Platform:
         self.files.remove_orphans(self.store)
         self.cache = DeployedCache(self.files)
         self.executor = executor or make_executor(self.settings.executor)
+        if executor is None and isinstance(self.executor, LocalProcesses):
+            self.executor.warm()  # torch loads in a worker while the caller gets going
         # The local pool is shared by every platform of the process; a Dask client is ours.
         self._owns_executor = executor is None and self.settings.executor != "local"
         restarted = self.store.setting("seeded") is not None

@@ -84,6 +84,8 @@ FIXTURES = frozenset(
         "webhook_receiver",
     }
 )
+# The fixtures that start (or reach) an in-process emulator.
+EMULATORS = FIXTURES - {"qcog_time", "make_webhook_receiver", "webhook_receiver"}
 # Code of these packages keeps real time under ``qcog_time``: the emulator, what serves it,
 # pytest's own timing (--durations, the junit report) and torch (whose lazy submodules
 # freezegun's module scan would otherwise import).
@@ -159,6 +161,17 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return
     if "qcog" in marks or FIXTURES & set(inspect.signature(obj).parameters):
         pytest.mark.asyncio(obj)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Where the session's tests start emulators, the shared pool's first worker starts now:
+    it imports torch (seconds) while the first test is set up, not once that test submits."""
+    if session.config.getoption("--qcog-target"):
+        return
+    if any(EMULATORS & set(getattr(item, "fixturenames", ())) for item in session.items):
+        from qcog_mock.mockserver.engine.executors import local_processes
+
+        local_processes().warm()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
