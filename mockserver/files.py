@@ -17,8 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-import pandas as pd
-
 from qcog_mock.mockserver.errors import Invalid, PayloadTooLarge
 
 
@@ -143,6 +141,8 @@ def inspect_csv(path: Path) -> CsvShape:
     duplicates = sorted(c for c, n in Counter(header).items() if n > 1)
     if duplicates:
         raise Invalid(f"file: duplicate column names {duplicates}.")
+    import pandas as pd  # at the first upload: a server starts without it
+
     try:
         rows = len(pd.read_csv(path, usecols=[0]))
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:

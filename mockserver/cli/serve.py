@@ -16,7 +16,6 @@ MIB = 1024 * 1024
 
 
 def serve(args: argparse.Namespace) -> None:
-    import torch
     import uvicorn
 
     from qcog_mock.mockserver.api.edge import http_protocol
@@ -51,8 +50,9 @@ def serve(args: argparse.Namespace) -> None:
     raise_open_files_limit()
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves. Training happens in workers;
-    # what the server itself computes (inferences) uses the same number of threads.
-    torch.set_num_threads(args.torch_threads)
+    # what the server itself computes (inferences) uses the same number of threads. Said to
+    # torch through its environment: the server imports torch only at its first inference.
+    os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
     try:
         app = create_app(settings=settings)
     except DataDirInUse as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from qcog_mock.trainer import names, registry
 
@@ -42,6 +43,24 @@ def test_the_server_trains_a_run_without_importing_torch() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "no torch"
+
+
+def test_serve_imports_neither_torch_nor_pandas_before_it_listens(tmp_path: Path) -> None:
+    # What `serve` loads before it listens: the app, a platform, uvicorn. The dataset reader
+    # (pandas) comes with the first upload, torch with the first inference.
+    script = (
+        "import sys, uvicorn\n"
+        "def listen(app, **options):\n"
+        "    print(sorted({'torch', 'pandas'} & set(sys.modules)))\n"
+        "    app.state.platform.close()\n"
+        "uvicorn.run = listen  # where serve would start listening\n"
+        "from qcog_mock.mockserver.cli.serve import serve\n"
+        "from qcog_mock.mockserver.cli.main import parser\n"
+        f"serve(parser().parse_args(['serve', '--data-dir', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_names_the_server_checks_are_the_installed_torchs_classes() -> None:
