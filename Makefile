@@ -21,7 +21,7 @@ test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # The tests beside two busy processes, in a random order (scripts/stress-suite --help).
 stress: $(STAMP) tools
