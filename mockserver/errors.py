@@ -61,6 +61,13 @@ class TooBusy(PlatformError):
     status = 429
 
 
+class Unavailable(PlatformError):
+    """The work was handed to a worker that ended (or ran out of time) before it answered: the
+    same request, sent again, gets a new worker."""
+
+    status = 503
+
+
 def pydantic_problems(prefix: str, error: ValidationError | Any) -> str:
     """``prefix.field: message; …`` for every problem of a pydantic (or FastAPI request)
     validation error; ``prefix`` may be empty."""

@@ -283,6 +283,7 @@ _PROBLEMS = {
     413: "The body is larger than this route's limit.",
     422: "A field is invalid; the message names it and the fix.",
     429: "Too many blocking control calls at once; try again.",
+    503: "An inference's worker ended before it answered; send the request again.",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}

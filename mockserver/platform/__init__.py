@@ -31,7 +31,7 @@ from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.platform.catalog import Catalog
 from qcog_mock.mockserver.platform.control import Control
 from qcog_mock.mockserver.platform.datasets import Datasets
-from qcog_mock.mockserver.platform.deployments import DeployedCache, Deployments
+from qcog_mock.mockserver.platform.deployments import Deployments
 from qcog_mock.mockserver.platform.identity import Identity, Principal
 from qcog_mock.mockserver.platform.runs import Runs
 from qcog_mock.mockserver.platform.shared import Shared
@@ -93,7 +93,6 @@ class Platform:
         self.store = Store(database)
         self.files = Files(root)
         self.files.remove_orphans(self.store)
-        self.cache = DeployedCache(self.files)
         self.executor = executor or make_executor(self.settings.executor)
         if executor is None and isinstance(self.executor, LocalProcesses):
             self.executor.warm()  # torch loads in a worker while the caller gets going
@@ -132,7 +131,7 @@ class Platform:
         self.identity = Identity(shared)
         self.catalog = Catalog(shared)
         self.datasets = Datasets(shared)
-        self.deployments = Deployments(shared, self.timeline, self.cache)
+        self.deployments = Deployments(shared, self.timeline, self.executor)
         self.runs = Runs(shared, self.identity, self.engine, self.timeline, self.deployments)
         self.control = Control(s, store, self.clock, self.sim, self.server_faults, self.webhooks)
         if store.setting("seeded") is None:
@@ -191,9 +190,8 @@ class Platform:
             self._scratch.cleanup()
 
     def reset(self) -> None:
-        """Back to the seed state: every resource, file, event, cached model and the clock."""
+        """Back to the seed state: every resource, file, event and the clock."""
         self._stop()
         self.store.clear()
         self.files.clear()
-        self.cache.clear()
         self._start()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
+from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from qcog_mock.mockserver.documents import Checkpoint, Deployment, Run
-from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound
-from qcog_mock.mockserver.files import Files
+from qcog_mock.mockserver.engine.inference import Inference, InferenceJob, run_inference
+from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid, NotFound, Unavailable
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, read_text
 from qcog_mock.mockserver.platform.timeline import Timeline
 from qcog_mock.mockserver.schemas import DeploymentCreate, Predictions
-from qcog_mock.trainer import ExperimentError
 
 SEMVER = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 _OPERATORS = {
@@ -54,47 +53,12 @@ def select_checkpoint(checkpoints: list[Checkpoint], criterion: Any) -> Checkpoi
     return matching[-1]
 
 
-class DeployedCache:
-    """The last few deployed checkpoints, loaded (checkpoint files never change once written).
-
-    Ids restart after a reset, so entries are evicted with their run and cleared by a reset.
-    """
-
-    def __init__(self, files: Files, size: int = 8) -> None:
-        self.files = files
-        self.size = size
-        self._loaded: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, run_id: str, checkpoint_name: str) -> dict[str, Any]:
-        key = (run_id, checkpoint_name)
-        with self._lock:
-            if key in self._loaded:
-                self._loaded.move_to_end(key)
-                return self._loaded[key]
-        checkpoint = self.files.load_checkpoint(run_id, checkpoint_name)
-        with self._lock:
-            self._loaded[key] = checkpoint
-            while len(self._loaded) > self.size:
-                self._loaded.popitem(last=False)
-        return checkpoint
-
-    def evict(self, run_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._loaded if k[0] == run_id]:
-                del self._loaded[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._loaded.clear()
-
-
 class Deployments:
-    def __init__(self, shared: Shared, timeline: Timeline, cache: DeployedCache) -> None:
+    def __init__(self, shared: Shared, timeline: Timeline, executor: Executor) -> None:
         self.shared = shared
         self.records = shared.records
         self.timeline = timeline
-        self.cache = cache
+        self.executor = executor  # inferences compute where attempts do: in a worker
 
     def _run(self, project_id: str, run_id: str) -> Run:
         return self.shared.lookup(self.records.runs, "Experiment run", run_id, "id", project_id)
@@ -103,7 +67,6 @@ class Deployments:
         """A run's deployments go with it."""
         for deployment in self.records.deployments.all(run_id):
             self.records.deployments.delete(deployment.id)
-        self.cache.evict(run_id)
 
     def deploy(self, project_id: str, run_id: str, body: DeploymentCreate) -> Deployment:
         """A deployment of the named checkpoint, or of the one ``criterion`` selects."""
@@ -164,20 +127,46 @@ class Deployments:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise Invalid("dataset_file: not valid Unicode text; send the CSV as UTF-8.") from None
-        checkpoint = self.cache.get(deployment.run_id, deployment.checkpoint_name)
-        from qcog_mock.trainer import predict  # torch: the first inference imports it
-
-        try:
-            result = predict({}, checkpoint, params={"dataset_buffer": text})
-        except ExperimentError as error:
-            raise Invalid(f"dataset: {error}") from None
+        settings = self.shared.settings
+        job = InferenceJob(
+            str(self.shared.files.root),
+            deployment.run_id,
+            deployment.checkpoint_name,
+            text,
+            settings.worker_threads,
+        )
+        result = self._compute(job, settings.worker_wall_seconds)
+        if result.error is not None:
+            raise Invalid(f"dataset: {result.error}")
         return Predictions(
-            predictions=result["predictions"],
-            rows=len(result["predictions"]),
-            notes=result["notes"] or None,
+            predictions=result.predictions,
+            rows=len(result.predictions),
+            notes=result.notes or None,
             deployment=deployment.name,
             checkpoint_name=deployment.checkpoint_name,
         )
+
+    def _compute(self, job: InferenceJob, timeout: float) -> Inference:
+        """The job's answer from a worker; ``Unavailable`` if the worker ends without one or
+        takes longer than ``timeout`` wall seconds (then it is stopped)."""
+        try:
+            future = self.executor.submit(run_inference, job)
+        except Exception as error:
+            raise Unavailable(f"No worker could take the inference: {error}") from None
+        try:
+            result: Inference = future.result(timeout=timeout)
+            return result
+        except FutureTimeout:
+            if (kill := getattr(self.executor, "kill", None)) is not None:
+                kill(future)
+            raise Unavailable(
+                f"The inference took longer than {timeout:g} s (serve --worker-timeout)."
+            ) from None
+        except Exception as error:
+            raise Unavailable(
+                f"The inference's worker ended before it answered ({error}); send the request "
+                "again."
+            ) from None
 
     def infer_dataset(
         self, project_id: str, run_id: str, deployment_id: str, dataset_path: str

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
+from qcog_mock.mockserver.engine.executors import LocalProcesses
+from qcog_mock.mockserver.engine.inference import InferenceJob, run_inference
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.trainer import predict
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
-from tests.mockserver.helpers import Platform, emulator, hyperparameters
+from tests.mockserver.helpers import Platform, emulator, hyperparameters, until
 
 HOUR = 3600
 FEATURES = 77
@@ -236,7 +243,9 @@ async def test_after_a_reset_an_inference_serves_the_new_model_never_the_old(
     new_id, url, served = await deployed_predictions(seed=4)
     assert new_id == old_id  # ids restart after a reset: same run id, same checkpoint name
     assert served != old
-    backend.cache.clear()  # what the checkpoint on disk predicts now, loaded afresh
+    # What the checkpoint on disk predicts now, loaded afresh in this process:
+    job = InferenceJob(str(backend.files.root), new_id, "epoch-0012", inputs)
+    assert run_inference(job).predictions == served
     assert (await platform.client.post(url, json={"dataset_file": inputs})).json()[
         "predictions"
     ] == served
@@ -256,3 +265,37 @@ async def test_odd_inference_input_is_a_client_error(platform: Platform, tmp_pat
     latin.write_bytes("caf\xe9,x\n1,2\n".encode("latin-1"))
     batch = await platform.client.post(base, json={"dataset_path": str(latin)})
     assert batch.status_code == 422 and "UTF-8" in batch.json()["detail"]
+
+
+async def test_an_inference_whose_worker_dies_is_a_503_and_the_next_one_works(
+    pool: LocalProcesses,
+) -> None:
+    async with emulator(using=pool) as platform:
+        run = await trained(platform)
+        deployment = (await deploy(platform, run, checkpoint_name="epoch-0012")).json()
+        url = f"{runs(platform, run)}/deployments/{deployment['id']}/inferences/sync"
+        body = {"dataset_file": panel().tail(10).drop(columns=[TARGET]).to_csv(index=False)}
+        first = await platform.client.post(url, json=body)
+        assert first.status_code == 200, first.text
+        # Every idle worker is stopped, so the next inference is handed to one that cannot
+        # answer; that one is killed while the request waits for it.
+        stopped = until(pool.idle_pids)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            answer = asyncio.create_task(platform.client.post(url, json=body))
+            deadline = time.monotonic() + 60
+            while not (busy := pool.busy_pids()):  # the request reaches the pool
+                assert time.monotonic() < deadline, "the inference never reached a worker"
+                await asyncio.sleep(0.005)
+            assert busy[0] in stopped
+            os.kill(busy[0], signal.SIGKILL)
+            died = await answer
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+        assert died.status_code == 503, died.text
+        assert "worker ended before it answered" in died.json()["detail"]
+        again = await platform.client.post(url, json=body)  # on a new worker
+        assert again.status_code == 200 and again.json() == first.json()

@@ -1,5 +1,6 @@
 """The server process never imports torch: the HTTP server, the platform and the engine run
-without it, and only workers train. So `serve` and a test's setup start without paying for it."""
+without it, and only workers train and infer. So `serve` and a test's setup start without
+paying for it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from qcog_mock.mockserver.testing.plugin import QcogPlatform
 import qcog_mock.mockserver.app
 
 assert "torch" not in sys.modules, "importing the app imported torch"
+from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 from tests.mockserver.helpers import dataset_csv, hyperparameters
 
 async def story(platform):
@@ -26,18 +28,28 @@ async def story(platform):
             "emulator": {"epoch_seconds": 60},
         })
         await story.advance(3600)
-        return await story.run("job")
+        run = await story.run("job")
+    async with platform.http() as http:
+        base = f"/api/v1/projects/{run['project_id']}/experiment_runs/{run['id']}/deployments"
+        made = await http.post(base, json={"deployment_name": "d", "checkpoint_name": "epoch-0002"})
+        unseen = synthetic_panel(dates=1, assets=5, features=4, seed=2).drop(columns=[TARGET])
+        inference = await http.post(
+            f"{base}/{made.json()['id']}/inferences/sync",
+            json={"dataset_file": unseen.to_csv(index=False)},
+        )
+    assert inference.status_code == 200 and inference.json()["rows"] == 5, inference.text
+    return run
 
 with QcogPlatform.in_process(Settings(api_key="k", clock="manual")) as platform:
     assert "torch" not in sys.modules, "starting a platform imported torch"
     run = asyncio.run(story(platform))
 assert run["status"] == "completed", run["status"]
-assert "torch" not in sys.modules, "a run imported torch into the server"
+assert "torch" not in sys.modules, "a run or an inference imported torch into the server"
 print("no torch")
 """
 
 
-def test_the_server_trains_a_run_without_importing_torch() -> None:
+def test_the_server_trains_and_infers_without_importing_torch() -> None:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300
     )
