@@ -5,7 +5,9 @@ document — no server error, no undocumented status, no body off its schema."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -20,8 +22,6 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from qcog_mock.mockserver.app import create_app
-from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from tests.mockserver.helpers import KEY, connected, hyperparameters
@@ -39,8 +39,14 @@ CHECKS = [
 ]
 
 
-BACKEND = Emulator(Settings(api_key=KEY, clock="manual"))
-APP = create_app(BACKEND)
+# schemathesis reads the document as the module is collected, so the module's emulator starts
+# then, the one way (QcogPlatform); the module's fixture closes it, or the interpreter's exit
+# does if none of the module's tests ran.
+STARTED = ExitStack()
+ENVIRONMENT = STARTED.enter_context(QcogPlatform.in_process(Settings(api_key=KEY, clock="manual")))
+atexit.register(STARTED.close)
+assert isinstance(ENVIRONMENT.transport, httpx.ASGITransport)
+APP = ENVIRONMENT.transport.app
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # Reset wipes the seeded ids for every later example; it has its own tests.
 schema = schema.exclude(path="/_emulator/reset")
@@ -52,11 +58,7 @@ def seeded() -> Iterator[None]:
     """A trained, deployed run: the ids the generated requests use."""
 
     async def prepare() -> dict[str, str]:
-        # The module's app, as the one environment sees it.
-        environment = QcogPlatform(
-            "http://testserver/api", KEY, httpx.ASGITransport(app=APP), BACKEND
-        )
-        async with connected(environment) as platform:
+        async with connected(ENVIRONMENT) as platform:
             client = platform.client
             dataset = await platform.dataset_id("data")
             run = await platform.submit(
@@ -76,7 +78,7 @@ def seeded() -> Iterator[None]:
 
     IDS.update(asyncio.run(prepare()))
     yield
-    BACKEND.close()
+    STARTED.close()
 
 
 @schema.parametrize()
