@@ -1,6 +1,6 @@
 """Typed access to the stored resources: one collection a kind, read and written as its
-document type (``store.runs.get(id) -> Run | None``). The store below keeps JSON objects; only
-recovery, which must read what may be broken, handles them as such."""
+document type (``records.runs.get(id) -> Run | None``). The store below keeps JSON objects; only
+what must read what may not parse (recovery, the key migration, orphan removal) handles them."""
 
 from __future__ import annotations
 
