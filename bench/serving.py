@@ -24,16 +24,21 @@ from qcog_mock.mockserver.testing.servers import free_port
 __all__ = ["free_port", "start_server"]
 
 
-def start_server(data_dir: Path, port: int, key: str, *options: str) -> subprocess.Popen[str]:
+def launch(data_dir: Path, port: int, key: str, *options: str) -> subprocess.Popen[str]:
     """``serve`` on ``port`` with ``options``, as a user runs it (default log level: no access
-    log), once it accepts connections."""
+    log), just launched."""
     command = [
         sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), *options,
     ]  # fmt: skip
-    server = subprocess.Popen(
+    return subprocess.Popen(
         command, env={**os.environ, "QCOG_API_KEY": key}, stdout=subprocess.DEVNULL, text=True
     )
+
+
+def start_server(data_dir: Path, port: int, key: str, *options: str) -> subprocess.Popen[str]:
+    """``launch``, once it accepts connections."""
+    server = launch(data_dir, port, key, *options)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -51,17 +56,9 @@ def ready_after(key: str = "bench-key") -> float:
     import httpx
 
     port = free_port()
-    command = [
-        sys.executable, "-m", "qcog_mock.mockserver.cli", "serve", "--port", str(port),
-    ]  # fmt: skip
     with tempfile.TemporaryDirectory() as data:
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [*command, "--data-dir", data],
-            env={**os.environ, "QCOG_API_KEY": key},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = launch(Path(data), port, key)
         try:
             headers = {"Authorization": f"x-api-key {key}"}
             url = f"http://127.0.0.1:{port}/api/v1/whoami"
