@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,29 +28,29 @@ def redoc_script() -> bytes:
     return (ASSETS / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, EMPTY_IMAGE)
 
 
-def add_offline_docs(app: FastAPI) -> None:
+def add_offline_docs(routes: APIRouter) -> None:
     # Before the static mount, which would otherwise answer for this file.
-    @app.get(f"{PREFIX}/redoc.standalone.js", include_in_schema=False)
+    @routes.get(f"{PREFIX}/redoc.standalone.js", include_in_schema=False)
     async def redoc_js() -> Response:
         return Response(redoc_script(), media_type="text/javascript")
 
-    app.mount(PREFIX, StaticFiles(directory=ASSETS), name="docs-static")
+    routes.mount(PREFIX, StaticFiles(directory=ASSETS), name="docs-static")
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
+    @routes.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
-            title=f"{app.title} — API",
+            title=f"{request.app.title} — API",
             swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{PREFIX}/swagger-ui.css",
             swagger_favicon_url=f"{PREFIX}/favicon.png",
         )
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
+    @routes.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
         return get_redoc_html(
             openapi_url="/openapi.json",
-            title=f"{app.title} — API",
+            title=f"{request.app.title} — API",
             redoc_js_url=f"{PREFIX}/redoc.standalone.js",
             redoc_favicon_url=f"{PREFIX}/favicon.png",
             with_google_fonts=False,

@@ -57,14 +57,19 @@ RUNS_PER_PAGE = 100  # the runs page is fetched again every second: it stays sma
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
+def add_dashboard_routes(routes: APIRouter) -> None:
+    """The dashboard's routes and files, on the routes every app shares."""
+    routes.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    routes.include_router(router)
+
+
 def add_dashboard(app: FastAPI) -> None:
+    """What one app's dashboard holds of its own: its token, sessions and sign-in redirect."""
     app.state.dashboard_token = new_token()
     app.state.dashboard_sessions = Sessions()
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactToken) for f in access_log.filters):
         access_log.addFilter(RedactToken())
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
-    app.include_router(router)
 
     @app.exception_handler(SignInNeeded)
     async def to_login(request: Request, error: SignInNeeded) -> Response:

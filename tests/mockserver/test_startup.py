@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
+from qcog_mock.mockserver.app import create_app, shared_routes
+from qcog_mock.mockserver.platform import Platform
+from qcog_mock.mockserver.settings import Settings
 from qcog_mock.trainer import names, registry
 
 SCRIPT = """
@@ -80,3 +85,29 @@ def test_the_names_the_server_checks_are_the_installed_torchs_classes() -> None:
     assert set(registry.losses()) == names.LOSSES
     assert set(registry.optimizers()) == names.OPTIMIZERS
     assert set(registry.schedulers()) == names.SCHEDULERS
+
+
+def key_header(key: str) -> dict[str, str]:
+    return {"Authorization": f"x-api-key {key}"}
+
+
+async def test_a_second_app_shares_the_routes_the_first_prepared_and_keeps_its_own_state() -> None:
+    """FastAPI prepares an included router's routes at an app's first request; a platform's
+    app built after another's reuses that work instead of paying it again (a test's first
+    request). Sharing routes must not share state: each app answers with its own platform."""
+    first, second = Platform(Settings(api_key="one")), Platform(Settings(api_key="two"))
+    try:
+        apps = create_app(first), create_app(second)
+        shared = set(map(id, shared_routes()))
+        assert all(shared <= set(map(id, app.router.routes)) for app in apps)
+        for app, key, other in ((apps[0], "one", "two"), (apps[1], "two", "one")):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+                mine = await http.get("/api/v1/whoami", headers=key_header(key))
+                theirs = await http.get("/api/v1/whoami", headers=key_header(other))
+            assert mine.status_code == 200, mine.text
+            assert theirs.status_code == 401, theirs.text
+        assert apps[0].state.dashboard_token != apps[1].state.dashboard_token
+    finally:
+        first.close()
+        second.close()
