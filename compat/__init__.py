@@ -18,7 +18,6 @@ The pytest plugin calls it from the ``qcog_compat`` ini option and ``qcog-mock e
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -67,9 +66,11 @@ def provider(name: str) -> Provider:
         origin = spec.origin
     if _in_shim(origin):
         return Provider(name, "shim", str(Path(SHIM_ROOT) / name))
+    from importlib import metadata  # here: every `qcog-mock` command imports this module
+
     try:
-        version = importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
+        version = metadata.version(name)
+    except metadata.PackageNotFoundError:
         version = None
     path = str(Path(origin).parent) if origin else None
     return Provider(name, "real", path, version)

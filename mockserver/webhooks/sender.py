@@ -18,8 +18,10 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported at the first delivery: serve starts without it
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +149,8 @@ class Sender:
 
     async def _post(self, post: Post) -> Outcome:
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(headers={"user-agent": self.user_agent})
         async with self._client.stream(
             "POST", post.url, content=post.body, headers=post.headers, timeout=self.deadline

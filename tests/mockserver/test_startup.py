@@ -62,13 +62,14 @@ def test_the_server_trains_and_infers_without_importing_torch() -> None:
     assert done.stdout.strip() == "no torch"
 
 
-def test_serve_imports_neither_torch_nor_pandas_before_it_listens(tmp_path: Path) -> None:
+def test_serve_imports_neither_torch_nor_pandas_nor_httpx_before_it_listens(tmp_path: Path) -> None:
     # What `serve` loads before it listens: the app, a platform, uvicorn. The dataset reader
-    # (pandas) comes with the first upload, torch with the first inference.
+    # (pandas) comes with the first upload, torch with the first inference (in a worker), the
+    # webhook sender's HTTP client with the first delivery.
     script = (
         "import sys, uvicorn\n"
         "def listen(app, **options):\n"
-        "    print(sorted({'torch', 'pandas'} & set(sys.modules)))\n"
+        "    print(sorted({'torch', 'pandas', 'httpx'} & set(sys.modules)))\n"
         "    app.state.platform.close()\n"
         "uvicorn.run = listen  # where serve would start listening\n"
         "from qcog_mock.mockserver.cli.serve import serve\n"
