@@ -268,14 +268,17 @@ class Simulation:
     def advance_to(self, when: float) -> None:
         """Process everything due up to ``when``, then set the clock to ``when``.
 
-        In ``auto`` mode this only waits for due work; in ``manual`` mode it is how time moves.
+        In ``manual`` mode it is how time moves. In ``auto`` mode time jumps from event to event
+        on its own, and would stay put where none is due: asked to go to ``when``, it goes
+        there too once nothing before it is left (an advance is never a silent no-op).
         """
         with self._cond:
             if when > self._target:
                 self._target = when
             self._cond.notify_all()
             self._cond.wait_for(lambda: self.stopped or self._idle_through(when))
-        if self.clock.mode == "manual":
+        mode = self.clock.mode
+        if mode == "manual" or (mode == "auto" and not self.stopped):
             self._set_time(when)
 
     def settle(self, timeout: float | None = None) -> bool:

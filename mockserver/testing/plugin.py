@@ -20,14 +20,17 @@ Fixtures::
   ``datetime.now`` … (freezegun), moved with every ``qcog_clock`` call.
 - ``make_webhook_receiver(secret, fail_first=0)`` / ``webhook_receiver``: verifying receivers.
 - ``@pytest.mark.qcog(clock="manual", start_time="2026-01-01T00:00:00Z", faults=[...])`` sets
-  the in-process platform's clock mode, start time and server-wide fault plan.
+  the in-process platform's clock mode (``auto``, as ``serve``'s, unless told), start time and
+  server-wide fault plan. A run polled on a manual clock that nothing advances fails the test
+  after ``qcog_stall_seconds`` (``ClockStalled``, ``stall.py``) instead of hanging.
 - ``pytest --qcog-target=URL`` points the same tests at another server implementing the API
   (a real platform; the key comes from ``QCOG_API_KEY``); tests that need the emulator's clock
   or control plane (``qcog_clock``, ``@pytest.mark.qcog_emulator_only``) are skipped there.
 
 Coroutine tests that use these fixtures (or the ``qcog`` marker) are marked for pytest-asyncio,
 so they run in its default strict mode too. Ini options: ``qcog_compat = auto | on | off``
-(which ``qcogclient`` / ``qcog_types`` the tests import: see ``qcog_mock.compat``) and
+(which ``qcogclient`` / ``qcog_types`` the tests import: see ``qcog_mock.compat``),
+``qcog_stall_seconds`` (10; 0: never) and
 ``qcog_scenarios`` (folders whose ``*.toml`` files are collected as scenarios; none by default).
 
 Loading the plugin imports nothing heavy: the emulator, torch and the client are imported when a
@@ -72,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = ["FIXTURES", "KEY", "QcogPlatform"]
 
 KEY = "qcog-mock-test-key"
+STALL_SECONDS = 10.0  # the default of the ini option qcog_stall_seconds
 FIXTURES = frozenset(
     {
         "qcog_platform",
@@ -112,6 +116,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "qcog_compat",
         default="auto",
         help="qcogclient/qcog_types stand-ins: auto (where nothing real is installed), on, off",
+    )
+    parser.addini(
+        "qcog_stall_seconds",
+        default=str(STALL_SECONDS),
+        help="fail a test that polls a run this many seconds on a manual clock it never "
+        "advances (0: never)",
     )
     parser.addini(
         "qcog_scenarios",
@@ -202,14 +212,24 @@ class QcogPlatform:
     @classmethod
     @contextmanager
     def in_process(
-        cls, settings: Settings | None = None, *, executor: Executor | None = None
+        cls,
+        settings: Settings | None = None,
+        *,
+        executor: Executor | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ) -> Iterator[QcogPlatform]:
         """A fresh emulator reached without a socket; closed (workers and files) afterwards.
-        ``executor``: where its attempts compute, if not the settings' (a test's own pool)."""
+        ``executor``: where its attempts compute, if not the settings' (a test's own pool).
+        ``stall_seconds``: how long a run may be polled on a manual clock that nothing
+        advances before the poll raises ``ClockStalled`` (``stall.py``); 0: never."""
         import httpx
 
+        from qcog_mock.mockserver.testing.stall import StallWatch
+
         with _app(settings, executor) as (app, backend):
-            transport = httpx.ASGITransport(app=app)
+            transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+            if stall_seconds > 0:
+                transport = StallWatch(transport, backend, stall_seconds)
             key, token = backend.settings.api_key, app.state.dashboard_token
             yield cls("http://testserver/api", key, transport, backend, token)
 
@@ -307,7 +327,21 @@ def _app(
 def _default_settings() -> Settings:
     from qcog_mock.mockserver.settings import Settings
 
-    return Settings(api_key=KEY, clock="manual")
+    return Settings(api_key=KEY, clock="auto")
+
+
+def _stall_seconds(config: pytest.Config) -> float:
+    text = str(config.getini("qcog_stall_seconds")).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise pytest.UsageError(
+            f"qcog_stall_seconds = {text!r}: give a number of seconds, or 0 to never fail a "
+            "poll on a manual clock"
+        )
+    return seconds
 
 
 def _marker_settings(request: pytest.FixtureRequest) -> tuple[Settings, list[Any]]:
@@ -317,7 +351,7 @@ def _marker_settings(request: pytest.FixtureRequest) -> tuple[Settings, list[Any
     marker = request.node.get_closest_marker("qcog")
     options = dict(marker.kwargs) if marker else {}
     faults = options.pop("faults", [])
-    values: dict[str, Any] = {"api_key": KEY, "clock": options.pop("clock", "manual")}
+    values: dict[str, Any] = {"api_key": KEY, "clock": options.pop("clock", "auto")}
     if "start_time" in options:
         values["start_time"] = parse_time(options.pop("start_time"))
     if options:
@@ -357,7 +391,8 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
         return
     settings, faults = _marker_settings(request)
     _tear_down_on_sigterm()
-    with QcogPlatform.in_process(settings) as platform:
+    stall = _stall_seconds(request.config)
+    with QcogPlatform.in_process(settings, stall_seconds=stall) as platform:
         if faults:
             assert platform.backend is not None
             platform.backend.control.set_faults(faults)

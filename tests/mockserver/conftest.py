@@ -63,4 +63,5 @@ async def client(environment: QcogPlatform) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def platform(environment: QcogPlatform, client: httpx.AsyncClient) -> AsyncIterator[Platform]:
     async with environment.story() as story:
-        yield await Platform(client, story, environment.backend).setup()
+        platform = Platform(client, story, environment.backend, environment.dashboard_token)
+        yield await platform.setup()

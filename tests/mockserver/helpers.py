@@ -70,7 +70,8 @@ async def connected(environment: QcogPlatform, timeout: float = 120) -> AsyncIte
     """A test's view of ``environment`` (however it was started), its clients closed after;
     ``timeout``: the raw client's, in wall seconds."""
     async with environment.http(timeout) as client, environment.story() as story:
-        yield await Platform(client, story, environment.backend).setup()
+        platform = Platform(client, story, environment.backend, environment.dashboard_token)
+        yield await platform.setup()
 
 
 @asynccontextmanager
@@ -101,10 +102,17 @@ class Platform:
 
     __test__ = False
 
-    def __init__(self, client: httpx.AsyncClient, story: Story, backend: Emulator | None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        story: Story,
+        backend: Emulator | None,
+        dashboard_token: str | None = None,
+    ) -> None:
         self.client = client  # raw requests, for what the story's steps do not cover
         self.story = story  # the steps, through the client library
         self.backend = backend  # the emulator itself, where the test runs it in process
+        self.dashboard_token = dashboard_token  # signs a browser in, where the test started it
         self.project_id = ""
         self.experiment_id = ""
         self.environment_id = ""

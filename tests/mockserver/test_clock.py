@@ -82,6 +82,20 @@ def test_auto_mode_gives_the_manual_timeline_at_once() -> None:
     assert timelines[0] == timelines[1]
 
 
+def test_an_advance_in_auto_mode_runs_what_is_due_and_moves_the_clock_there() -> None:
+    # Auto mode jumps from event to event on its own; an advance past the last one still
+    # moves time (it used to leave the clock where it was: a silent no-op).
+    sim = Simulation(SimulatedClock(0.0, "auto"))
+    log: list[tuple[float, str]] = []
+    sim.spawn(0, "x", sleeper(log, "x", 5, 2))
+    sim.advance_to(86400)
+    assert log == [(5, "x"), (10, "x")]
+    assert sim.clock.now() == 86400
+    sim.advance_to(100)  # already past: the clock never goes back
+    assert sim.clock.now() == 86400
+    sim.close()
+
+
 def test_callbacks_run_in_time_order_and_never_in_the_past() -> None:
     sim = Simulation(SimulatedClock(10.0, "manual"))
     seen: list[float] = []

@@ -33,7 +33,8 @@ def browser(platform: Platform) -> httpx.AsyncClient:
 
 
 def token(platform: Platform) -> str:
-    return platform.client._transport.app.state.dashboard_token  # type: ignore[attr-defined]
+    assert platform.dashboard_token is not None
+    return platform.dashboard_token
 
 
 async def signed_in(platform: Platform) -> httpx.AsyncClient:

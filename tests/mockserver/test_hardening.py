@@ -600,7 +600,7 @@ async def test_attempt_result_folders_go_when_their_attempts_end(tmp_path: Path)
 async def test_a_session_is_not_the_token_and_ends_at_sign_out(platform: Platform) -> None:
     web = await signed_in(platform)
     session = web.cookies["qcog_mock_ui"]
-    token = platform.client._transport.app.state.dashboard_token  # type: ignore[attr-defined]
+    token = platform.dashboard_token
     assert session != token
     assert (await web.get("/_emulator/ui/")).status_code == 200
     out = await web.post("/_emulator/ui/logout")

@@ -43,7 +43,9 @@ CHECKS = [
 # then, the one way (QcogPlatform); the module's fixture closes it, or the interpreter's exit
 # does if none of the module's tests ran.
 STARTED = ExitStack()
-ENVIRONMENT = STARTED.enter_context(QcogPlatform.in_process(Settings(api_key=KEY, clock="manual")))
+SETTINGS = Settings(api_key=KEY, clock="manual")
+# The app itself, not behind the stall watch: schemathesis calls it directly.
+ENVIRONMENT = STARTED.enter_context(QcogPlatform.in_process(SETTINGS, stall_seconds=0))
 atexit.register(STARTED.close)
 assert isinstance(ENVIRONMENT.transport, httpx.ASGITransport)
 APP = ENVIRONMENT.transport.app

@@ -21,7 +21,10 @@ from qcog_mock.mockserver.testing.assertions import (
 )
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.scenarios import Mode
+from qcog_mock.mockserver.testing.stall import ClockStalled
 from qcog_mock.trainer.synthetic import TARGET
+from tests.mockserver.helpers import dataset_csv
+from tests.mockserver.helpers import hyperparameters as small_hyperparameters
 
 HOUR = 3600
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
@@ -122,6 +125,77 @@ def test_qcog_target_runs_the_same_tests_elsewhere_and_skips_emulator_only_ones(
             "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
         )  # fmt: skip
     result.assert_outcomes(passed=1, skipped=2)
+
+
+async def test_a_run_polled_on_a_manual_clock_that_nothing_advances_fails_with_the_fix() -> None:
+    with QcogPlatform.in_process(Settings(api_key="k", clock="manual"), stall_seconds=0.3) as env:
+        async with env.story() as story, env.client() as client:
+            await story.upload("data", dataset_csv())
+            await story.submit("job", "data", {"hyperparameters": small_hyperparameters()})
+            with pytest.raises(ClockStalled) as stalled:
+                for _ in range(100_000):  # a poller with no wait between polls
+                    run = (await client.get_experiment_run("job"))["response"]
+                    assert run["status"] in ("pending", "running")
+            assert "the clock is manual and nothing advanced it" in str(stalled.value)
+            assert "qcog_clock.advance" in str(stalled.value)
+            # Once the test drives the clock, the same poller finishes.
+            await story.advance(HOUR)
+            run = (await client.get_experiment_run("job"))["response"]
+            assert run["status"] == "completed"
+
+
+async def test_a_test_that_advances_the_clock_is_never_taken_for_a_stalled_one() -> None:
+    # Polls interleaved with clock calls: every clock call starts the count again.
+    with QcogPlatform.in_process(Settings(api_key="k", clock="manual"), stall_seconds=0.3) as env:
+        async with env.story() as story, env.client() as client:
+            await story.upload("data", dataset_csv())
+            await story.submit("job", "data", {"hyperparameters": small_hyperparameters()})
+            for _ in range(2_000):
+                run = (await client.get_experiment_run("job"))["response"]
+                if run["status"] == "completed":
+                    break
+                await story.advance(1)
+            assert run["status"] == "completed"
+
+
+def test_the_fixtures_clock_is_auto_and_a_manual_poll_fails_within_seconds(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import asyncio
+        import pytest
+
+        PARAMS = {{"hyperparameters": {small_hyperparameters(input_operator_count=8)!r}}}
+
+        async def poll(qcog_client):
+            await qcog_client.run_experiment(
+                "job", experiment_name="pytorch-models", dataset_name="data", instance="cpu",
+                parameters=PARAMS,
+            )
+            while True:
+                run = (await qcog_client.get_experiment_run("job"))["response"]
+                if run["status"] in ("completed", "failed"):
+                    return run
+                await asyncio.sleep(0.05)
+
+        async def test_polling_on_the_default_clock(qcog_client, qcog_dataset):
+            await qcog_dataset("data", features=8)
+            assert (await poll(qcog_client))["status"] == "completed"
+
+        @pytest.mark.qcog(clock="manual")
+        async def test_polling_on_a_manual_clock(qcog_client, qcog_dataset):
+            await qcog_dataset("data", features=8)
+            await poll(qcog_client)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-o", "qcog_stall_seconds=2", "--durations=0", "-vv"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*ClockStalled: qcog-mock: the clock is manual and nothing*"])
+    timed = [line for line in result.outlines if "call" in line and "manual_clock" in line]
+    assert timed and float(timed[0].split("s ", 1)[0]) < 60, result.outlines
 
 
 def test_only_the_layers_on_top_import_the_client() -> None:
@@ -240,6 +314,7 @@ def test_only_coroutine_tests_using_qcog_fixtures_are_marked_for_asyncio(
     ]
 
 
+@pytest.mark.qcog(clock="manual")  # exact instants: time moves only when the test says
 async def test_qcog_time_gives_the_code_under_test_the_simulated_time(
     qcog_client, qcog_clock, qcog_dataset, qcog_time
 ) -> None:
