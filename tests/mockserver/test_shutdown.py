@@ -120,6 +120,8 @@ async def test_demo_serve_stops_within_seconds_with_attempts_in_flight(
 USERS_TEST = """
 import os, pathlib, time
 
+import pytest
+
 from qcog_mock.mockserver.engine.executors import local_processes
 from qcog_mock.trainer.synthetic import TARGET
 
@@ -131,6 +133,7 @@ HYPERPARAMETERS = {
 }
 
 
+@pytest.mark.qcog(clock="manual")  # the run stays running at 6 s, however fast it trains
 async def test_trains_until_stopped(qcog_client, qcog_clock, qcog_dataset):
     await qcog_dataset("training", features=4)
     await qcog_client.run_experiment(
