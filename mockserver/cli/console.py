@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -49,15 +50,23 @@ def add_commands(commands: Any) -> None:
 
     runs = commands.add_parser("runs", parents=[common], help="the runs of the key's project")
     runs.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
-    run = commands.add_parser("run", parents=[common], help="one run's timeline")
-    run.add_argument("name")
+    run = commands.add_parser(
+        "run", parents=[common], help="one run: its attempts and its timeline"
+    )
+    run.add_argument("name", help="the run's name")
+    run.add_argument("--all", action="store_true", help="list every checkpoint.saved event too")
     clock = commands.add_parser(
         "clock", parents=[common], help="show, advance or switch the simulated clock"
     )
     actions = clock.add_subparsers(dest="action")
-    actions.add_parser("show", parents=[common])
+    actions.add_parser(
+        "show", parents=[common], help="the simulated time, mode and next event (the default)"
+    )
     advance = actions.add_parser(
-        "advance", parents=[common], help="advance by a duration: 90s, 25m, 24h, 4d"
+        "advance",
+        parents=[common],
+        help="advance by a duration: 90s, 25m, 24h, 4d (manual or auto mode: it runs what "
+        "falls due, then sets the clock there)",
     )
     advance.add_argument("duration", type=seconds)
     to = actions.add_parser("to", parents=[common], help="advance to an ISO-8601 time")
@@ -75,6 +84,11 @@ def connect(url: str, api_key: str | None) -> EmulatorClient:
 
     from qcog_mock.client._emulator import EmulatorClient
 
+    if "://" not in url:
+        raise ConsoleError(
+            f"--url: {printable(url)!r} has no scheme; give it whole, such as "
+            f"http://{printable(url)}"
+        )
     key = api_key or os.environ.get("QCOG_API_KEY") or DEFAULT_API_KEY
     try:
         return EmulatorClient(url, api_key=key, timeout=600)
@@ -115,16 +129,55 @@ async def show_run(server: EmulatorClient, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"run": run, "events": events}, indent=2))
         return
-    attempt = f"{run.get('current_attempt')}/{run['max_attempts']}"
-    print(printable(f"{run['name']}: {run['status']}, attempt {attempt}"))
-    for event in events:
-        details = {
-            k: v
-            for k, v in event.items()
-            if k in ("attempt", "epoch", "reason", "checkpoint", "val_loss")
-        }
-        extra = "  ".join(f"{k}={v}" for k, v in details.items())
-        print(printable(f"  {event['time']}  {event['type']:<20} {extra}"))
+    print(printable(run_summary(run)))
+    attempts = run.get("attempts") or []
+    if attempts:
+        header = f"{'attempt':<8} {'outcome':<10} {'epochs':>9}  {'started':<20}  {'ended':<20}"
+        print(f"  {header}  reason")
+        for attempt in attempts:
+            print(printable("  " + attempt_line(attempt)))
+    shown = events if args.all else [e for e in events if e["type"] != "checkpoint.saved"]
+    left_out = len(events) - len(shown)
+    note = f" ({left_out} checkpoint.saved left out: --all lists them)" if left_out else ""
+    print(f"events{note}:")
+    for event in shown:
+        print(printable(f"  {event['time']}  {event['type']:<20} {event_details(event)}".rstrip()))
+
+
+def run_summary(run: dict[str, Any]) -> str:
+    attempts = run.get("attempts") or []
+    attempt = f"attempt {run.get('current_attempt') or len(attempts)}"
+    parts = [f"{run['name']}: {run['status']}", f"{attempt}/{run['max_attempts']}"]
+    metrics = run.get("metrics") or {}
+    reached = [
+        (a.get("resumed_from_epoch") or 0) + (a.get("epochs_completed") or 0) for a in attempts
+    ]
+    epochs = metrics.get("epochs_completed", max(reached, default=None))
+    if epochs is not None:
+        parts.append(f"{epochs} epochs")
+    if metrics.get("final_val_loss") is not None:
+        parts.append(f"final val_loss {number(metrics['final_val_loss'])}")
+    return ", ".join(parts)
+
+
+def attempt_line(attempt: dict[str, Any]) -> str:
+    first = attempt.get("resumed_from_epoch") or 0
+    epochs = f"{first}→{first + (attempt.get('epochs_completed') or 0)}"
+    return (
+        f"{attempt['number']:<8} {attempt.get('outcome') or 'running':<10} {epochs:>9}  "
+        f"{attempt.get('started_at') or '':<20}  {attempt.get('ended_at') or '':<20}  "
+        f"{attempt.get('reason') or ''}"
+    ).rstrip()
+
+
+def event_details(event: dict[str, Any]) -> str:
+    keys = ("attempt", "epoch", "checkpoint", "train_loss", "val_loss", "reason")
+    return "  ".join(f"{key}={number(event[key])}" for key in keys if event.get(key) is not None)
+
+
+def number(value: Any) -> str:
+    """Floats to six significant digits (losses are stored to seventeen); the rest as is."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 async def clock(server: EmulatorClient, args: argparse.Namespace) -> None:
@@ -175,11 +228,23 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(command(args))
+        sys.stdout.flush()
     except (ConsoleError, EmulatorError) as error:
-        print(f"qcog-mock {args.command}: {printable(str(error))}", file=sys.stderr)
+        message = str(error)
+        if isinstance(error, EmulatorError) and error.status == 401:
+            message += (
+                " Give the server's key with --api-key or QCOG_API_KEY (`qcog-mock serve` prints "
+                f"it; without either the console sends the default, {DEFAULT_API_KEY})."
+            )
+        print(f"qcog-mock {args.command}: {printable(message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing is wrong with the command. Later writes,
+        # the interpreter's last flush included, go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE  # what a Unix tool ended by SIGPIPE reports
     return 0
 
 

@@ -22,17 +22,18 @@ import torch
 
 from qcog_mock.mockserver.app import create_app
 from qcog_mock.mockserver.cli.picture import draw_run
+from qcog_mock.mockserver.cli.serve import check_port
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.dashboard.pages import login_url
 from qcog_mock.mockserver.documents import TERMINAL
 from qcog_mock.mockserver.platform import Platform
-from qcog_mock.mockserver.settings import Settings
+from qcog_mock.mockserver.settings import DEFAULT_API_KEY, Settings
 from qcog_mock.mockserver.testing.servers import serve_in_thread, stopped_by_signals
 from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
-KEY = "qcog-mock-demo"
+KEY = DEFAULT_API_KEY  # the console's default too: `qcog-mock runs` reaches `demo --serve`
 EPOCH_SECONDS = 3300
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -226,4 +227,5 @@ def run_demo(
     if port is None:
         asyncio.run(main(rows, epochs, picture))
     else:
+        check_port("127.0.0.1", port, "demo --serve")
         serve_demo(rows, epochs, picture, port)

@@ -17,7 +17,9 @@ import contextlib
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
+from qcog_mock import __version__
 from qcog_mock.compat import COMPAT_MODES, pythonpath_for
 from qcog_mock.mockserver.cli.console import COMMANDS, add_commands, run_command
 from qcog_mock.mockserver.cli.scenario import scenarios
@@ -68,24 +70,68 @@ def _start_time(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not an ISO-8601 time or 'now'") from None
 
 
+DESCRIPTION = """\
+A local emulator of Qognitive's QCML platform (API v1): real Hilbert Space Model training on a
+simulated clock, so that a four-day job with retries runs end to end in seconds, offline.
+Start with `qcog-mock demo` (the offline demo), `qcog-mock serve` (the API on
+http://127.0.0.1:8001) or, in tests, the pytest plugin's fixtures (README: Testing your code).
+"""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Says each option's default, unless its help already does or there is none worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default in (None, False, [], argparse.SUPPRESS)
+        if "default" in text or quiet or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser of the command, subcommands included (they are made by this class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="qcog-mock", description=__doc__.split("\n")[0])
+    root = _Parser(prog="qcog-mock", description=DESCRIPTION)
+    root.add_argument("--version", action="version", version=f"qcog-mock {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the emulator's HTTP server")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--clock", choices=CLOCK_MODES, default=Settings.clock)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="the port to listen on")
+    serve.add_argument(
+        "--clock",
+        choices=CLOCK_MODES,
+        default=Settings.clock,
+        help="auto: time jumps to the next event; manual: moves when advanced; realtime: "
+        "wall time × --speed",
+    )
     serve.add_argument("--speed", type=_speed, default=Settings.speed, help="realtime speed factor")
     serve.add_argument(
         "--epoch-seconds", type=_positive, help="simulated seconds per epoch, for every run"
     )
-    serve.add_argument("--data-dir", type=Path, default=Path(".qcog-mock"))
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".qcog-mock"),
+        help="where the database, datasets and checkpoints are kept (one server at a time)",
+    )
     serve.add_argument(
         "--start-time",
         type=_start_time,
         help=f"simulated start time of a new data dir (default {DEFAULT_START}; 'now' for wall)",
     )
-    serve.add_argument("--max-upload-mb", type=_positive, default=Settings.max_upload_bytes / MIB)
+    serve.add_argument(
+        "--max-upload-mb",
+        type=_positive,
+        default=Settings.max_upload_bytes / MIB,
+        help="dataset upload size cap",
+    )
     serve.add_argument(
         "--workers",
         type=_count,
@@ -116,7 +162,13 @@ def parser() -> argparse.ArgumentParser:
         default=Settings.worker_threads,
         help="torch threads per worker",
     )
-    serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's and the emulator's log level",
+    )
     serve.add_argument(
         "--webhook-url", action="append", default=[], help="a server-wide webhook (repeatable)"
     )
@@ -164,12 +216,17 @@ def parser() -> argparse.ArgumentParser:
         help="JSON body size cap",
     )
     scenario = commands.add_parser("scenario", help="list or run scenario files")
-    scenario.add_argument("action", choices=["list", "run"])
+    scenario.add_argument("action", choices=["list", "run"], help="list them, or run each")
     scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")
-    scenario.add_argument("--mode", choices=["in-process", "socket", "both"], default="in-process")
+    scenario.add_argument(
+        "--mode",
+        choices=["in-process", "socket", "both"],
+        default="in-process",
+        help="how each scenario reaches its emulator",
+    )
     listen = commands.add_parser("listen", help="receive and verify webhooks, print them")
-    listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=int, default=8080)
+    listen.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    listen.add_argument("--port", type=int, default=8080, help="the port to listen on")
     listen.add_argument("--secret", required=True, help="the whsec_… secret `serve` prints")
     run = commands.add_parser(
         "exec",
@@ -177,12 +234,14 @@ def parser() -> argparse.ArgumentParser:
         description="Runs COMMAND with qcog-mock's qcogclient/qcog_types stand-ins importable: "
         "auto (default) only where no real package is installed, on even over real ones.",
     )
-    run.add_argument("--compat", choices=COMPAT_MODES, default="auto")
+    run.add_argument(
+        "--compat", choices=COMPAT_MODES, default="auto", help="when the stand-ins are used"
+    )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
     add_commands(commands)
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
-    demo.add_argument("--rows", type=int, default=20_000)
-    demo.add_argument("--epochs", type=int, default=100)
+    demo.add_argument("--rows", type=int, default=20_000, help="rows of the synthetic dataset")
+    demo.add_argument("--epochs", type=int, default=100, help="epochs the job trains")
     demo.add_argument(
         "--picture",
         type=Path,

@@ -47,6 +47,7 @@ def serve(args: argparse.Namespace) -> None:
         worker_threads=args.torch_threads,
     )
     check_exposure(args.host, settings, args.allow_default_credentials)
+    check_port(args.host, args.port, "serve")
     raise_open_files_limit()
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves. Training happens in workers;
@@ -85,6 +86,26 @@ def serve(args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=2,
         http=http_protocol(),  # a connection has 10 s to send a request's head
     )
+
+
+def check_port(host: str, port: int, command: str) -> None:
+    """Exit with one line naming the fix if ``host:port`` cannot be listened on: said before
+    the banner and before the data dir is opened, not as uvicorn's bind error after them."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                fix = "another server holds it (a qcog-mock serve?): stop it, or choose --port"
+            else:
+                fix = f"{error.strerror or error}: choose another --host or --port"
+            message = f"qcog-mock {command}: cannot listen on {host}:{port}: {fix}."
+            raise SystemExit(message) from None
 
 
 def raise_open_files_limit() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from qcog_mock.mockserver.settings import DEFAULT_API_KEY
 from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.testing.story import Story
 from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, until, wait_for_exit
@@ -103,7 +104,7 @@ async def test_demo_serve_stops_within_seconds_with_attempts_in_flight(
                 break
         out = "".join(lines)
         url = out.split("The emulator stays up: ", 1)[1].split("/api/v1", 1)[0]
-        await two_long_runs(url, "qcog-mock-demo", advance=None)  # the demo's clock is auto
+        await two_long_runs(url, DEFAULT_API_KEY, advance=None)  # the demo's clock is auto
         # One attempt computes, the other waits for the demo's one worker slot.
         workers = await wait_for_workers(demo.pid, 1)
         assert stopped(demo, signum), f"demo --serve did not stop within {STOP_WITHIN} s"
