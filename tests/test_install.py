@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[1]
-SOURCES = ("pyproject.toml", "README.md", "qcog_mock", "trainer", "mockserver", "client", "compat")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "qcog_mock",
+    "trainer",
+    "mockserver",
+    "client",
+    "compat",
+    "scenarios",
+)
 STAND_IN = '''"""A real qcogclient, as far as this test knows."""
 __version__ = "9.9.9"
 PROVIDER = "the user's qcogclient"
@@ -128,15 +137,34 @@ def test_the_wheel_holds_one_top_level_name_and_every_module(installed: dict[str
         "mockserver": "mockserver",
         "client": "client",
         "compat": "compat",
+        "scenarios": "scenarios",
     }
     expected = {
         f"qcog_mock/{parts[path.relative_to(REPO).parts[0]]}/"
         + "/".join(path.relative_to(REPO).parts[1:])
         for folder in parts
-        for pattern in ("*.py", "*.html", "*.css", "*.js")  # the dashboard's files too
+        # The dashboard's files and the example scenarios too.
+        for pattern in ("*.py", "*.html", "*.css", "*.js", "*.toml")
         for path in (REPO / folder).rglob(pattern)
     }
     assert expected - set(names) == set()
+
+
+def test_scenario_list_falls_back_to_the_shipped_examples(installed: dict[str, Path]) -> None:
+    elsewhere = installed["root"] / "project-without-scenarios"
+    elsewhere.mkdir(exist_ok=True)
+    listed = subprocess.run(
+        [installed["python"], "-m", "qcog_mock.mockserver.cli", "scenario", "list"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+    )
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    shipped = sorted(path.name for path in (REPO / "scenarios").glob("*.toml"))
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("(no ./scenarios here: the examples shipped with qcog-mock")
+    assert [Path(line.split()[0]).name for line in lines[1:]] == shipped
+    assert all(str(installed["site"]) in line for line in lines[1:]), lines
 
 
 def test_a_real_qcogclient_stays_what_import_returns(installed: dict[str, Path]) -> None:

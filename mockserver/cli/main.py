@@ -217,7 +217,11 @@ def parser() -> argparse.ArgumentParser:
     )
     scenario = commands.add_parser("scenario", help="list or run scenario files")
     scenario.add_argument("action", choices=["list", "run"], help="list them, or run each")
-    scenario.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders")
+    scenario.add_argument(
+        "paths",
+        nargs="*",
+        help="files or folders (default: ./scenarios, else the examples shipped with qcog-mock)",
+    )
     scenario.add_argument(
         "--mode",
         choices=["in-process", "socket", "both"],

@@ -1,22 +1,39 @@
-"""``qcog-mock scenario list|run``: the scenario files, from a terminal."""
+"""``qcog-mock scenario list|run``: the scenario files, from a terminal.
+
+Without paths: ``./scenarios`` where there is one, else the examples shipped in the package.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+USERS_FOLDER = Path("scenarios")
+
+
+def shipped() -> Path:
+    """The example scenarios installed with the package (the repository's ``scenarios/``)."""
+    from importlib.resources import files
+
+    return Path(str(files("qcog_mock.scenarios")))
 
 
 def scenarios(args: argparse.Namespace) -> int:
     """List or run scenarios; the exit status is 1 if any failed or could not be read."""
     import asyncio
 
-    import torch
-
     from qcog_mock.mockserver.testing.scenarios import MODES, discover, load, run_scenario
 
-    paths = discover(args.paths)
+    folders = args.paths or [USERS_FOLDER if USERS_FOLDER.is_dir() else shipped()]
+    missing = [str(path) for path in folders if not Path(path).exists()]
+    if missing:
+        print(f"qcog-mock scenario: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    if not args.paths and folders[0] != USERS_FOLDER:
+        print(f"(no ./scenarios here: the examples shipped with qcog-mock, in {folders[0]})")
     loaded = []
-    for path in paths:
+    for path in discover(folders):
         try:
             loaded.append(load(path))
         except ValueError as error:
@@ -26,7 +43,6 @@ def scenarios(args: argparse.Namespace) -> int:
         for scenario in loaded:
             print(f"{scenario.path}  {scenario.title}")
         return 0
-    torch.set_num_threads(1)
     modes = MODES if args.mode == "both" else (args.mode,)
     print(f"{'scenario':<40} {'mode':<11} {'result':<7} {'simulated':>10} {'wall':>7}")
     failures = []
