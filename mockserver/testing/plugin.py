@@ -45,6 +45,7 @@ import inspect
 import os
 import signal
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ __all__ = ["FIXTURES", "KEY", "QcogPlatform"]
 
 KEY = "qcog-mock-test-key"
 STALL_SECONDS = 10.0  # the default of the ini option qcog_stall_seconds
+LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
 FIXTURES = frozenset(
     {
         "qcog_platform",
@@ -141,13 +143,28 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         raise pytest.UsageError(f"{error} (ini option qcog_compat)") from None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's, which warns
 def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.has_plugin("asyncio") and not _set(config, LOOP_SCOPE):
+        # pytest-asyncio warns in every project that leaves this unset. The fixtures work
+        # under any value, and their tests need no asyncio configuration: the choice stays
+        # the project's, the warning is not shown.
+        warnings.filterwarnings(
+            "ignore", message=f'The configuration option "{LOOP_SCOPE}" is unset'
+        )
     config.addinivalue_line(
         "markers", "qcog(clock, start_time, faults): the in-process emulator's clock and faults"
     )
     config.addinivalue_line(
         "markers", "qcog_emulator_only: needs qcog-mock's control plane; skipped with --qcog-target"
     )
+
+
+def _set(config: pytest.Config, name: str) -> bool:
+    try:
+        return bool(config.getini(name))
+    except ValueError:  # not an ini option here
+        return False
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
