@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -277,6 +279,9 @@ def listen(args: argparse.Namespace) -> None:
         threading.Event().wait()
 
 
+PYTHON_NAMES = re.compile(r"^python(3(\.\d+)?)?$")
+
+
 def run_with_compat(args: argparse.Namespace) -> None:
     """Replace this process with the command, its ``PYTHONPATH`` showing the stand-ins."""
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -284,6 +289,10 @@ def run_with_compat(args: argparse.Namespace) -> None:
         raise SystemExit(
             "qcog-mock exec: name the command to run, e.g. qcog-mock exec -- python x.py"
         )
+    if PYTHON_NAMES.match(command[0]):
+        # The Python that has qcog-mock installed, not whichever one PATH finds first (outside
+        # an activated virtualenv, the system's, which cannot import qcog_mock).
+        command = [sys.executable, *command[1:]]
     env = dict(os.environ)
     path = pythonpath_for(args.compat, env.get("PYTHONPATH"))
     if path is None:

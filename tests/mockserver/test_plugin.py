@@ -373,6 +373,21 @@ def test_qcog_mock_exec_runs_scripts_with_the_stand_ins(tmp_path: Path) -> None:
     assert empty.returncode == 1 and "name the command to run" in empty.stderr
 
 
+def test_qcog_mock_exec_runs_python_as_the_python_that_has_qcog_mock(tmp_path: Path) -> None:
+    # Outside an activated virtualenv, PATH finds the system's python, which has no qcog_mock.
+    script = "import sys, qcog_mock, qcogclient; print(sys.executable)"
+    for python in ("python", "python3"):
+        done = subprocess.run(
+            [sys.executable, "-m", "qcog_mock.mockserver.cli", "exec", "--", python, "-c", script],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == sys.executable
+
+
 @pytest.mark.parametrize("mode", ["in-process", "socket"])
 async def test_one_way_to_start_an_emulator_in_process_or_on_a_socket(
     mode: Mode, tmp_path: Path
