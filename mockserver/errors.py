@@ -75,4 +75,12 @@ def pydantic_problems(prefix: str, error: ValidationError | Any) -> str:
     def where(loc: tuple[object, ...]) -> str:
         return ".".join(str(part) for part in (prefix, *loc) if part != "")
 
-    return "; ".join(f"{where(e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
+    return "; ".join(f"{where(e['loc']) or 'body'}: {_plain(e['msg'])}" for e in error.errors())
+
+
+def _plain(message: str) -> str:
+    """pydantic's message without the prefix it puts before a validator's own words."""
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message

@@ -7,6 +7,8 @@ to the installed torch's own tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 LOSSES = frozenset(
     {
         "BCELoss", "BCEWithLogitsLoss", "CTCLoss", "CosineEmbeddingLoss", "CrossEntropyLoss",
@@ -58,8 +60,27 @@ def check(kind: str, name: str) -> str:
             "Use 'Adam' or 'AdamW' instead."
         )
     if name not in names:
+        article = "an" if kind[0] in "aeiou" else "a"
+        guess = closest(name, names)
+        hint = f"Did you mean '{guess}'? " if guess else ""
         raise ValueError(
-            f"Unknown {kind} '{name}': {field} must name a {kind} class in {namespace}, such as "
-            f"{examples}. Valid names: {sorted(names)}"
+            f"Unknown {kind} '{name}'. {hint}{field} must name {article} {kind} class in "
+            f"{namespace}, such as {examples}. Valid names: {sorted(names)}"
         )
     return name
+
+
+def closest(name: str, names: Iterable[str]) -> str | None:
+    """The valid name ``name`` most likely meant: the same but for case, else the nearest
+    spelling, else the one it begins (``MSE`` for ``MSELoss``); None if nothing is near."""
+    import difflib
+
+    choices = sorted(names)
+    folded = {choice.lower(): choice for choice in choices}
+    if name.lower() in folded:
+        return folded[name.lower()]
+    near = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.75)
+    if near:
+        return folded[near[0]]
+    starts = [choice for choice in choices if name and choice.lower().startswith(name.lower())]
+    return starts[0] if len(starts) == 1 else None
