@@ -9,9 +9,11 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "make setup: a virtualenv in $(VENV) with qcog-mock and its dependencies, torch's CPU build"
+	@echo "            among them (about 2 minutes the first time, mostly torch; once per checkout)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --progress-bar on -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,14 +38,17 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_trainer.py
 
 # Debian's tools that tests and benchmarks drive: chromium (tests/browser/) and wrk
-# (bench/responsiveness.py). Installed when missing and apt-get is usable (as root); where they
-# cannot be, their tests skip and say why.
+# (bench/responsiveness.py). Installed when missing and apt-get is usable (as root), unless
+# QCOG_MOCK_NO_APT=1; where they are not installed, their tests skip and say why.
 DEBIAN_TOOLS := chromium wrk
 tools:
 	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "make tools: installing$$missing from Debian"; \
+	if [ -n "$$QCOG_MOCK_NO_APT" ] && [ "$$QCOG_MOCK_NO_APT" != 0 ]; then \
+		echo "make tools: missing$$missing; not installed (QCOG_MOCK_NO_APT is set): their tests will skip"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make tools: installing$$missing with apt-get, for the browser tests (chromium) and the"; \
+		echo "            responsiveness benchmark (wrk); QCOG_MOCK_NO_APT=1 skips this (those tests skip)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null) \
 			|| echo "make tools: could not install$$missing; the tests that need them will skip"; \
 	else \
