@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +67,34 @@ class SimulatedTimeHeader:
         await self.app(scope, receive, send_with_time)
 
 
+# How callers authenticate, declared so that /docs offers Authorize: the key in the platform's
+# own header, or the admin's basic credentials (admin routes and the control plane).
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "The platform's header, `x-api-key <key>`: in /docs, Authorize with "
+        "`x-api-key qcog-mock-api-key` (or the key `serve` printed).",
+    },
+    "adminBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "The admin's name and password: admin routes and the control plane.",
+    },
+}
+
+
+class QcogMockAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        cached = self.openapi_schema
+        schema = super().openapi()
+        if schema is not cached:  # built just now: say how to authenticate
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            schema["security"] = [{"apiKey": []}, {"adminBasic": []}]
+        return schema
+
+
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
@@ -114,7 +143,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         if owned:
             platform.close()
 
-    app = FastAPI(
+    app = QcogMockAPI(
         title="qcog-mock",
         version=__version__,
         description=(

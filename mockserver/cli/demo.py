@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import statistics
 import threading
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from qcog_mock.mockserver.testing.story import Story
 from qcog_mock.trainer.guide import adam, guide_hyperparameters
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
+UNSEEN_ROWS = 500
 KEY = DEFAULT_API_KEY  # the console's default too: `qcog-mock runs` reaches `demo --serve`
 EPOCH_SECONDS = 3300
 BARS = "▁▂▃▄▅▆▇█"
@@ -142,17 +145,39 @@ async def predict(story: Story) -> None:
     if "error" in deployed:
         print(f"Deployment failed: {deployed['error']}")
         return
-    unseen = synthetic_panel(dates=1, assets=5, seed=99)
+    unseen = synthetic_panel(dates=1, assets=UNSEEN_ROWS, seed=99)
     answer = await story.client.sync_inference(
         unseen.drop(columns=[TARGET]), deployment_name="demo-model"
     )
     if "error" in answer:
         print(f"Inference failed: {answer['error']}")
         return
-    print(f"\nDeployed {deployed['response']['checkpoint_name']} (smallest loss); 5 unseen rows:")
+    predicted = [row[0] for row in answer["response"]["predictions"]]
+    true = [float(value) for value in unseen[TARGET]]
+    name = deployed["response"]["checkpoint_name"]
+    print(f"\nDeployed {name} (smallest loss), asked about {len(true)} rows it never saw:")
     print(f"  {'predicted':>10}  {'true':>10}")
-    for (predicted,), true in zip(answer["response"]["predictions"], unseen[TARGET], strict=True):
-        print(f"  {predicted:>10.4f}  {true:>10.4f}")
+    for guess, value in list(zip(predicted, true, strict=True))[:5]:
+        print(f"  {guess:>10.4f}  {value:>10.4f}")
+    r2, correlation = fit(predicted, true)
+    print(
+        f"  … the fit over all {len(true)}: R² {r2:.3f} (1 is perfect, 0 no better than the "
+        f"mean), correlation {correlation:.3f}.\n  The synthetic returns are mostly noise, as "
+        "real ones are: expect a small positive correlation, not matching values."
+    )
+
+
+def fit(predicted: list[float], true: list[float]) -> tuple[float, float]:
+    """R² of the predictions against the true values, and their Pearson correlation."""
+    mean_true = statistics.fmean(true)
+    residual = math.fsum((t - p) ** 2 for p, t in zip(predicted, true, strict=True))
+    total = math.fsum((t - mean_true) ** 2 for t in true)
+    r2 = 1 - residual / total if total else float("nan")
+    try:
+        correlation = statistics.correlation(predicted, true)
+    except statistics.StatisticsError:  # constant predictions
+        correlation = float("nan")
+    return r2, correlation
 
 
 def summarise(run: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qcog_mock.mockserver.cli.demo import main, sparkline
+from qcog_mock.mockserver.cli.demo import fit, main, sparkline
 
 
 async def test_the_demo_tells_a_four_attempt_story(
@@ -32,13 +33,25 @@ async def test_the_demo_tells_a_four_attempt_story(
         assert line in out, line
     assert out.count("timed_out resumed from") == 3
     # The guide's next steps: the best checkpoint deployed, predictions beside the true values.
-    assert "(smallest loss); 5 unseen rows:" in out
-    table = out.split("5 unseen rows:", 1)[1].splitlines()[2:7]
+    assert "(smallest loss), asked about 500 rows it never saw:" in out
+    table = out.split("rows it never saw:", 1)[1].splitlines()[2:7]
     assert len(table) == 5 and all(len(line.split()) == 2 for line in table)
+    # With a measure of the fit, so that one row far off does not read as failure.
+    found = re.search(r"the fit over all 500: R² (-?\d\.\d+) .*correlation (-?\d\.\d+)", out)
+    assert found, out
+    assert -1 <= float(found[2]) <= 1
     # And one picture of the run, whose path is printed.
     assert f"Picture of the run (attempts and loss curves): {picture}" in out
     content = picture.read_bytes()
     assert content.startswith(b"\x89PNG\r\n") and len(content) > 20_000
+
+
+def test_the_fit_is_r2_and_correlation() -> None:
+    assert fit([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == (1.0, 1.0)
+    r2, correlation = fit([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])  # the mean predictor
+    assert r2 == 0.0 and math.isnan(correlation)
+    r2, correlation = fit([3.0, 2.0, 1.0], [1.0, 2.0, 3.0])
+    assert r2 == -3.0 and correlation == pytest.approx(-1.0)
 
 
 def test_sparkline_scales_and_caps_its_width() -> None:

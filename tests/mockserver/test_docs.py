@@ -22,3 +22,22 @@ async def test_docs_pages_load_only_assets_the_emulator_serves() -> None:
                     asset = await web.get(url)
                     assert asset.status_code == 200 and len(asset.content) > 100, url
             assert "fonts.googleapis" not in (await web.get("/redoc")).text
+
+
+async def test_the_document_says_how_to_authenticate_so_docs_offers_authorize() -> None:
+    with QcogPlatform.in_process(Settings(api_key="k")) as started:
+        async with started.http() as web:
+            document = (await web.get("/openapi.json")).json()
+        async with started.http() as web:
+            web.headers["Authorization"] = "x-api-key k"  # what Authorize sends, pasted whole
+            assert (await web.get("/api/v1/whoami")).status_code == 200
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": schemes["apiKey"]["description"],
+    }
+    assert "x-api-key" in schemes["apiKey"]["description"]
+    assert schemes["adminBasic"]["scheme"] == "basic"
+    assert document["security"] == [{"apiKey": []}, {"adminBasic": []}]
