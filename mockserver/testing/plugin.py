@@ -15,7 +15,8 @@ Fixtures::
   outside the fixtures.
 - ``qcog_client``: a ready ``ExperimentClient``; ``qcog_clock``: the ``EmulatorClient``
   (``clock()``, ``advance()``, ``settle()``, ``set_mode()``, ``events()``); ``qcog_dataset``:
-  ``await qcog_dataset(name, dates=, assets=, features=, seed=)`` uploads synthetic data.
+  ``await qcog_dataset(name, data)`` uploads your DataFrame, CSV path or bytes, and
+  ``await qcog_dataset(name, dates=, assets=, features=, seed=, target=)`` a synthetic panel.
 - ``qcog_time``: the code under test reads the emulator's simulated time from ``time.time``,
   ``datetime.now`` … (freezegun), moved with every ``qcog_clock`` call.
 - ``make_webhook_receiver(secret, fail_first=0)`` / ``webhook_receiver``: verifying receivers.
@@ -482,20 +483,63 @@ def qcog_time(qcog_platform: QcogPlatform) -> Iterator[FrozenDateTimeFactory]:
 
 @pytest.fixture
 def qcog_dataset(qcog_client: ExperimentClient) -> Callable[..., Any]:
-    """``await qcog_dataset(name, dates=2, assets=100, features=8, seed=0)``: synthetic data
-    (features + the guide's target) uploaded under ``name``; returns the dataset."""
-    from qcog_mock.trainer.synthetic import synthetic_panel
+    """``await qcog_dataset(name, data)`` uploads your data: a DataFrame, a CSV file's path or
+    CSV bytes. ``await qcog_dataset(name, dates=2, assets=100, features=8, seed=0,
+    target="scaled_demedian_forward_return_22d")`` uploads a synthetic panel (the guides'
+    shape: features ``feature_00``… and the target). Returns the dataset."""
+    import io
 
     async def upload(
-        name: str, *, dates: int = 2, assets: int = 100, features: int = 8, seed: int = 0
+        name: str,
+        data: Any = None,
+        *,
+        dates: int | None = None,
+        assets: int | None = None,
+        features: int | None = None,
+        seed: int | None = None,
+        target: str | None = None,
     ) -> dict[str, Any]:
-        frame = synthetic_panel(dates=dates, assets=assets, features=features, seed=seed)
-        result = await qcog_client.project_client.upload_dataset(frame, name, override=True)
+        shape = {"dates": dates, "assets": assets, "features": features, "seed": seed}
+        given = [key for key, value in {**shape, "target": target}.items() if value is not None]
+        if data is not None and given:
+            raise TypeError(
+                f"qcog_dataset: {', '.join(given)} shape a synthetic panel; with data= your "
+                "own data is uploaded as it is. Give one or the other."
+            )
+        content = _csv_bytes(data) if data is not None else _synthetic_csv(shape, target)
+        # A file object: what the real client accepts, as a path is.
+        result = await qcog_client.project_client.upload_dataset(
+            io.BytesIO(content), name, override=True
+        )
         if "error" in result:
             pytest.fail(f"Could not upload dataset '{name}': {result['error']}")
         return result["response"]
 
     return upload
+
+
+def _csv_bytes(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str | Path):
+        return Path(data).read_bytes()
+    if hasattr(data, "to_csv"):  # a pandas DataFrame
+        return str(data.to_csv(index=False)).encode()
+    raise TypeError(
+        f"qcog_dataset: data must be a DataFrame, a CSV file's path or CSV bytes, not "
+        f"{type(data).__name__}"
+    )
+
+
+def _synthetic_csv(shape: dict[str, int | None], target: str | None) -> bytes:
+    from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
+
+    defaults = {"dates": 2, "assets": 100, "features": 8, "seed": 0}
+    values = {key: defaults[key] if value is None else value for key, value in shape.items()}
+    frame = synthetic_panel(**values)
+    if target is not None and target != TARGET:
+        frame = frame.rename(columns={TARGET: target})
+    return str(frame.to_csv(index=False)).encode()
 
 
 MakeReceiver = Callable[..., "WebhookReceiver"]

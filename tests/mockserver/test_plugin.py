@@ -409,3 +409,32 @@ async def test_one_way_to_start_an_emulator_in_process_or_on_a_socket(
         QcogPlatform.start("both")  # type: ignore[arg-type]
     elsewhere = QcogPlatform.target("https://qcog.example/api", "k")
     assert not elsewhere.emulated and elsewhere.port == 0
+
+
+async def test_qcog_dataset_uploads_the_users_own_data_or_a_panel_with_their_target(
+    qcog_client, qcog_dataset, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [0.1, 0.4, 0.3, 0.9], "b": [1.0, 0.0, 1.0, 0.0], "y": [1, 2, 3, 4]})
+    csv = tmp_path / "mine.csv"
+    frame.to_csv(csv, index=False)
+    for name, data in (("frame", frame), ("path", csv), ("text", str(csv)), ("raw", b"a,y\n1,2\n")):
+        assert (await qcog_dataset(name, data))["name"] == name
+    # A synthetic panel under the user's target name, trained on with it.
+    await qcog_dataset("panel", features=4, target="my_return")
+    params = {"hyperparameters": {**small_hyperparameters(), "targets": "my_return"}}
+    await qcog_client.run_experiment(
+        "job", experiment_name="pytorch-models", dataset_name="panel", instance="cpu",
+        parameters=params,
+    )  # fmt: skip
+    while (run := (await qcog_client.get_experiment_run("job"))["response"])["status"] in (
+        "pending",
+        "running",
+    ):
+        pass  # the auto clock: the run finishes as fast as it trains
+    assert run["status"] == "completed", run
+    with pytest.raises(TypeError, match="features shape a synthetic panel"):
+        await qcog_dataset("both", frame, features=3)
+    with pytest.raises(TypeError, match="data must be a DataFrame, a CSV file's path or CSV"):
+        await qcog_dataset("bad", 42)
