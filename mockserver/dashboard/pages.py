@@ -8,6 +8,7 @@ Content-Security-Policy says so to the browser.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -196,6 +197,8 @@ def run_page(request: Request, platform: PlatformDep, _: OperatorDep, run_id: st
             **chrome,
             "run": run,
             "row": run_row(run),
+            "parameters": parameters(run),
+            "metrics": final_metrics(run),
             "timeline_svg": svg.timeline(figure),
             "losses_svg": svg.losses(figure),
             "checkpoints": checkpoints[::-1],  # the newest first
@@ -204,6 +207,41 @@ def run_page(request: Request, platform: PlatformDep, _: OperatorDep, run_id: st
             "events": platform.timeline.events(run_id, 0, 10_000)[-30:][::-1],
         },
     )
+
+
+PARAMETERS = ("timeout", "retries", "max_attempts", "cpu_count", "memory", "gpu_type")
+METRICS = (
+    "epochs_completed",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "test_loss",
+    "train_dataset_size",
+    "val_dataset_size",
+    "total_training_time",
+)
+
+
+def parameters(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's limits, then each hyperparameter; nested ones as compact JSON."""
+    params = run.get("params") or {}
+    found = {**params, **{key: run[key] for key in ("max_attempts",) if key in run}}
+    pairs = [(key, _shown(found[key])) for key in PARAMETERS if found.get(key) is not None]
+    hyperparameters = params.get("hyperparameters") or {}
+    return pairs + [(key, _shown(value)) for key, value in hyperparameters.items()]
+
+
+def final_metrics(run: dict[str, Any]) -> list[tuple[str, str]]:
+    metrics = run.get("metrics") or {}
+    return [(key, _shown(metrics[key])) for key in METRICS if metrics.get(key) is not None]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
 
 
 # The clock --------------------------------------------------------------------------------

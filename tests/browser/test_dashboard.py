@@ -59,6 +59,13 @@ def test_a_completed_retried_run_shows_its_attempts_and_curves(
     expect(page.locator("svg.chart-losses line.resume")).to_have_count(2)
     expect(page.locator("table.attempts tbody tr")).to_have_count(3)
     expect(page.get_by_role("heading", name="Checkpoints (6)")).to_be_visible()
+    # What it was asked and what it achieved, beside the attempts.
+    parameters = page.get_by_role("region", name="Parameters")
+    expect(parameters.locator("dt", has_text="retries")).to_be_visible()
+    expect(parameters.locator("dt", has_text="hilbert_space_dims")).to_be_visible()
+    metrics = page.get_by_role("region", name="Metrics")
+    expect(metrics.locator("dt", has_text="final_val_loss")).to_be_visible()
+    expect(metrics.locator("dt", has_text="epochs_completed").locator("+ dd")).to_have_text("6")
     page.screenshot(path=artifacts / "dashboard-retried-run.png", full_page=True)
     assert server.console_errors == []
 
@@ -139,6 +146,14 @@ def test_readable_at_desktop_and_phone_widths(
         # Wide content scrolls inside its own box: the page itself never scrolls sideways.
         overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, (name, overflow)
+        # The charts fit the width too: drawn smaller, not scrolled inside their boxes.
+        for chart in ("svg.chart-timeline", "svg.chart-losses"):
+            box = page.locator(chart).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= size[0], (name, chart, box)
+        expect(page.get_by_role("region", name="Metrics")).to_be_visible()
+        if name == "desktop":  # the attempts table, reasons included, fits: nothing cut off
+            wrap = page.locator("table.attempts").locator("xpath=..")
+            assert wrap.evaluate("e => e.scrollWidth - e.clientWidth") <= 0
         font = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
         assert font >= 14
         expect(page.get_by_role("button", name="Advance")).to_be_in_viewport()

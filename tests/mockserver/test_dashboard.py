@@ -4,6 +4,7 @@ the clock controls. (tests/browser/ drives the same pages in Chromium.)"""
 from __future__ import annotations
 
 import base64
+import html
 import re
 import subprocess
 import sys
@@ -158,6 +159,13 @@ async def test_a_retried_run_shows_its_attempts_curves_checkpoints_and_deliverie
     assert sorted(points) == [("train", "6"), ("val", "6")]
     assert "Checkpoints (6)" in page and "epoch-0006" in page
     assert "Deployments</h2>" in page and "None." in page
+    # Its parameters and final metrics, losses to six significant digits.
+    pairs = dict(re.findall(r"<div><dt>(\w+)</dt><dd>(.*?)</dd></div>", page))
+    assert (pairs["timeout"], pairs["max_attempts"], pairs["epochs"]) == ("3600", "3", "6")
+    shown = html.unescape(pairs["optimizer_config"])
+    assert shown == '{"type": "Adam", "default_params": {"lr": 0.02}}'
+    assert pairs["epochs_completed"] == "6"
+    assert pairs["final_val_loss"] == f"{run['metrics']['final_val_loss']:.6g}"
 
 
 async def test_deliveries_and_deployments_are_listed(platform: Platform) -> None:
