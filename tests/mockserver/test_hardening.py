@@ -605,7 +605,9 @@ async def test_a_session_is_not_the_token_and_ends_at_sign_out(platform: Platfor
     assert (await web.get("/_emulator/ui/")).status_code == 200
     out = await web.post("/_emulator/ui/logout")
     assert out.status_code == 303
-    replayed = await browser(platform).get("/_emulator/ui/", cookies={"qcog_mock_ui": session})
+    replaying = browser(platform)
+    replaying.cookies.set("qcog_mock_ui", session)
+    replayed = await replaying.get("/_emulator/ui/")
     assert replayed.status_code == 303  # back to the sign-in form: the session is over
 
 
