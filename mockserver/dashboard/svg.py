@@ -139,6 +139,13 @@ def losses(figure: RunFigure) -> str:
         ("val", "validation loss", figure.val, VAL_COLOUR),
     ]
     finite = [v for _, _, values, _ in curves for v in values if not math.isnan(v)]
+    if not figure.train and not figure.val:  # a run that ended before its first epoch
+        note = (
+            f'<text class="axis-label" x="{WIDTH // 2}" y="{height // 2}" text-anchor="middle">'
+            "No epoch finished: no losses to draw.</text>"
+        )
+        summary = "0 epochs; no epoch finished yet."
+        return _svg("losses", height, f"{figure.title}: loss per epoch", summary, [note])
     epochs = max(len(figure.train), len(figure.val), 1)
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     if high - low < 1e-12 * max(1.0, abs(high)):  # one value: a band around it
@@ -195,12 +202,12 @@ def losses(figure: RunFigure) -> str:
                     f'points="{" ".join(points)}" fill="none" stroke="{colour}" '
                     f'stroke-width="2"/>'
                 )
-    for row, (_, name, _, colour) in enumerate(curves):
-        ly = 14 + 16 * row
+    # The legend in one row above the plot, where no curve or resume label can reach it.
+    for column, (_, name, _, colour) in enumerate(curves):
+        lx = LEFT + 170 * column
         body.append(
-            f'<line x1="{WIDTH - 190}" x2="{WIDTH - 166}" y1="{ly - 4}" y2="{ly - 4}" '
-            f'stroke="{colour}" stroke-width="3"/>'
-            f'<text class="legend" x="{WIDTH - 160}" y="{ly}">{name}</text>'
+            f'<line x1="{lx}" x2="{lx + 24}" y1="12" y2="12" stroke="{colour}" stroke-width="3"/>'
+            f'<text class="legend" x="{lx + 30}" y="16">{name}</text>'
         )
     last = (
         f"last training loss {figure.train[-1]:.4g}, validation loss {figure.val[-1]:.4g}"

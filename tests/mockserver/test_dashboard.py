@@ -277,6 +277,48 @@ def test_the_figure_of_a_running_attempt_reaches_to_the_present() -> None:
     assert curves.count('class="curve curve-train"') == 2 and "<circle" in curves
 
 
+def test_a_run_that_failed_before_its_first_epoch_draws_no_axes_and_says_why() -> None:
+    run = {
+        "name": "r",
+        "status": "failed",
+        "created_at": "2026-01-01T00:00:00Z",
+        "runtime_seconds": 5,
+        "runtime_limit_seconds": 3600,
+        "metrics": {},
+        "attempts": [
+            {
+                "number": 1,
+                "started_at": "2026-01-01T00:00:05Z",
+                "ended_at": "2026-01-01T00:00:05Z",
+                "deadline": "2026-01-01T01:00:05Z",
+                "outcome": "crashed",
+                "resumed_from_epoch": 0,
+                "epochs_completed": 0,
+            }
+        ],
+    }
+    curves = losses(run_figure(run, "2026-01-01T00:00:05Z"))
+    assert "No epoch finished: no losses to draw." in curves
+    assert "tick-label" not in curves and "<line" not in curves and "legend" not in curves
+
+
+def test_the_loss_legend_sits_above_the_plot() -> None:
+    run = {
+        "name": "r",
+        "status": "completed",
+        "created_at": "2026-01-01T00:00:00Z",
+        "runtime_seconds": 60,
+        "runtime_limit_seconds": 3600,
+        "metrics": {"train_loss_history": [2.0, 1.0], "val_loss_history": [2.5, 1.5]},
+        "attempts": [],
+    }
+    curves = losses(run_figure(run, "2026-01-01T00:01:00Z"))
+    legend_rows = {float(y) for y in re.findall(r'class="legend" x="[\d.]+" y="([\d.]+)"', curves)}
+    axis = re.search(r'<line x1="(\d+)" x2="\1" y1="([\d.]+)"', curves)  # the vertical axis
+    assert axis is not None
+    assert len(legend_rows) == 1 and max(legend_rows) < float(axis[2])  # above the plot
+
+
 def test_serve_prints_a_dashboard_link_that_signs_a_browser_in(tmp_path: Path) -> None:
     port = free_port()
     command = [
