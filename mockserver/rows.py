@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+PARAMETERS = ("timeout", "retries", "max_attempts", "cpu_count", "memory", "gpu_type")
+METRICS = (
+    "epochs_completed",
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "test_loss",
+    "train_dataset_size",
+    "val_dataset_size",
+    "total_training_time",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,35 @@ def run_row(run: dict[str, Any]) -> RunRow:
         budget_hours=run["runtime_limit_seconds"] / 3600,
         next_attempt_at=run.get("next_attempt_at"),
     )
+
+
+def shown(value: Any) -> str:
+    """A value as the pages and the console show it: floats to six significant digits (losses
+    are stored to seventeen), nested values as compact JSON, the rest as they are."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
+
+
+def parameters(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's limits, then each hyperparameter."""
+    params = run.get("params") or {}
+    found = {**params, "max_attempts": run.get("max_attempts")}
+    pairs = [(key, shown(found[key])) for key in PARAMETERS if found.get(key) is not None]
+    hyperparameters = params.get("hyperparameters") or {}
+    return pairs + [(key, shown(value)) for key, value in hyperparameters.items()]
+
+
+def final_metrics(run: dict[str, Any]) -> list[tuple[str, str]]:
+    metrics = run.get("metrics") or {}
+    return [(key, shown(metrics[key])) for key in METRICS if metrics.get(key) is not None]
+
+
+def epoch_reached(attempt: dict[str, Any]) -> int:
+    """The last epoch an attempt completed, counted from the run's start."""
+    return (attempt.get("resumed_from_epoch") or 0) + (attempt.get("epochs_completed") or 0)
 
 
 def delivery_row(delivery: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from qcog_mock.mockserver.clock import CLOCK_MODES, parse_duration
-from qcog_mock.mockserver.rows import delivery_row, run_row
+from qcog_mock.mockserver.rows import delivery_row, epoch_reached, run_row, shown
 from qcog_mock.mockserver.settings import DEFAULT_API_KEY, DEFAULT_PORT
 
 if TYPE_CHECKING:  # the client (httpx) is imported when a command runs: --help stays quick
@@ -149,20 +149,17 @@ def run_summary(run: dict[str, Any]) -> str:
     attempt = f"attempt {run.get('current_attempt') or len(attempts)}"
     parts = [f"{run['name']}: {run['status']}", f"{attempt}/{run['max_attempts']}"]
     metrics = run.get("metrics") or {}
-    reached = [
-        (a.get("resumed_from_epoch") or 0) + (a.get("epochs_completed") or 0) for a in attempts
-    ]
-    epochs = metrics.get("epochs_completed", max(reached, default=None))
+    reached = max(map(epoch_reached, attempts), default=None)
+    epochs = metrics.get("epochs_completed", reached)
     if epochs is not None:
         parts.append(f"{epochs} epochs")
     if metrics.get("final_val_loss") is not None:
-        parts.append(f"final val_loss {number(metrics['final_val_loss'])}")
+        parts.append(f"final val_loss {shown(metrics['final_val_loss'])}")
     return ", ".join(parts)
 
 
 def attempt_line(attempt: dict[str, Any]) -> str:
-    first = attempt.get("resumed_from_epoch") or 0
-    epochs = f"{first}→{first + (attempt.get('epochs_completed') or 0)}"
+    epochs = f"{attempt.get('resumed_from_epoch') or 0}→{epoch_reached(attempt)}"
     return (
         f"{attempt['number']:<8} {attempt.get('outcome') or 'running':<10} {epochs:>9}  "
         f"{attempt.get('started_at') or '':<20}  {attempt.get('ended_at') or '':<20}  "
@@ -172,12 +169,7 @@ def attempt_line(attempt: dict[str, Any]) -> str:
 
 def event_details(event: dict[str, Any]) -> str:
     keys = ("attempt", "epoch", "checkpoint", "train_loss", "val_loss", "reason")
-    return "  ".join(f"{key}={number(event[key])}" for key in keys if event.get(key) is not None)
-
-
-def number(value: Any) -> str:
-    """Floats to six significant digits (losses are stored to seventeen); the rest as is."""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    return "  ".join(f"{key}={shown(event[key])}" for key in keys if event.get(key) is not None)
 
 
 async def clock(server: EmulatorClient, args: argparse.Namespace) -> None:

@@ -8,7 +8,6 @@ Content-Security-Policy says so to the browser.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +39,7 @@ from qcog_mock.mockserver.dashboard.access import (
 from qcog_mock.mockserver.dashboard.figure import run_figure
 from qcog_mock.mockserver.errors import Invalid, PlatformError
 from qcog_mock.mockserver.platform import Platform
-from qcog_mock.mockserver.rows import delivery_row, run_row
+from qcog_mock.mockserver.rows import delivery_row, final_metrics, parameters, run_row
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -207,41 +206,6 @@ def run_page(request: Request, platform: PlatformDep, _: OperatorDep, run_id: st
             "events": platform.timeline.events(run_id, 0, 10_000)[-30:][::-1],
         },
     )
-
-
-PARAMETERS = ("timeout", "retries", "max_attempts", "cpu_count", "memory", "gpu_type")
-METRICS = (
-    "epochs_completed",
-    "final_train_loss",
-    "final_val_loss",
-    "best_val_loss",
-    "test_loss",
-    "train_dataset_size",
-    "val_dataset_size",
-    "total_training_time",
-)
-
-
-def parameters(run: dict[str, Any]) -> list[tuple[str, str]]:
-    """The run's limits, then each hyperparameter; nested ones as compact JSON."""
-    params = run.get("params") or {}
-    found = {**params, **{key: run[key] for key in ("max_attempts",) if key in run}}
-    pairs = [(key, _shown(found[key])) for key in PARAMETERS if found.get(key) is not None]
-    hyperparameters = params.get("hyperparameters") or {}
-    return pairs + [(key, _shown(value)) for key, value in hyperparameters.items()]
-
-
-def final_metrics(run: dict[str, Any]) -> list[tuple[str, str]]:
-    metrics = run.get("metrics") or {}
-    return [(key, _shown(metrics[key])) for key in METRICS if metrics.get(key) is not None]
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(", ", ": "))
-    return str(value)
 
 
 # The clock --------------------------------------------------------------------------------

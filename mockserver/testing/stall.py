@@ -41,7 +41,7 @@ class StallWatch(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if not self._is_unfinished_run_poll(request, response):
+        if not self._polls_a_run_on_a_manual_clock(request, response):
             self._restart()
             return response
         body = await response.aread()
@@ -58,7 +58,9 @@ class StallWatch(httpx.AsyncBaseTransport):
             response.status_code, headers=response.headers, content=body, request=request
         )
 
-    def _is_unfinished_run_poll(self, request: httpx.Request, response: httpx.Response) -> bool:
+    def _polls_a_run_on_a_manual_clock(
+        self, request: httpx.Request, response: httpx.Response
+    ) -> bool:
         return (
             request.method == "GET"
             and "experiment_run" in request.url.path

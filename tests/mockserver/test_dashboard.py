@@ -246,26 +246,42 @@ async def test_an_unknown_run_is_a_clear_404(platform: Platform) -> None:
     assert answer.status_code == 404 and "nope" in answer.json()["detail"]
 
 
-def test_the_figure_of_a_running_attempt_reaches_to_the_present() -> None:
-    run = {
+def a_run(status: str, runtime_seconds: float, limit: float, **fields: Any) -> dict[str, Any]:
+    """A run as the API returns it, with what its figure reads."""
+    return {
         "name": "r",
-        "status": "running",
+        "status": status,
         "created_at": "2026-01-01T00:00:00Z",
-        "runtime_seconds": 5400,
-        "runtime_limit_seconds": 4 * 86400,
-        "metrics": {"train_loss_history": [2.0, "nan", 1.0], "val_loss_history": [2.5]},
-        "attempts": [
-            {
-                "number": 1,
-                "started_at": "2026-01-01T00:30:00Z",
-                "ended_at": None,
-                "deadline": "2026-01-02T00:30:00Z",
-                "outcome": None,
-                "resumed_from_epoch": 0,
-                "epochs_completed": 3,
-            }
-        ],
+        "runtime_seconds": runtime_seconds,
+        "runtime_limit_seconds": limit,
+        "metrics": {},
+        "attempts": [],
+        **fields,
     }
+
+
+def an_attempt(
+    started: str, ended: str | None, deadline: str, outcome: str | None, epochs: int
+) -> dict[str, Any]:
+    return {
+        "number": 1,
+        "started_at": started,
+        "ended_at": ended,
+        "deadline": deadline,
+        "outcome": outcome,
+        "resumed_from_epoch": 0,
+        "epochs_completed": epochs,
+    }
+
+
+def test_the_figure_of_a_running_attempt_reaches_to_the_present() -> None:
+    run = a_run(
+        "running",
+        5400,
+        4 * 86400,
+        metrics={"train_loss_history": [2.0, "nan", 1.0], "val_loss_history": [2.5]},
+        attempts=[an_attempt("2026-01-01T00:30:00Z", None, "2026-01-02T00:30:00Z", None, epochs=3)],
+    )
     figure = run_figure(run, "2026-01-01T02:00:00Z")
     (span,) = figure.spans
     assert (span.start, span.end, span.deadline) == (0.5, 2.0, 24.5)
@@ -278,40 +294,17 @@ def test_the_figure_of_a_running_attempt_reaches_to_the_present() -> None:
 
 
 def test_a_run_that_failed_before_its_first_epoch_draws_no_axes_and_says_why() -> None:
-    run = {
-        "name": "r",
-        "status": "failed",
-        "created_at": "2026-01-01T00:00:00Z",
-        "runtime_seconds": 5,
-        "runtime_limit_seconds": 3600,
-        "metrics": {},
-        "attempts": [
-            {
-                "number": 1,
-                "started_at": "2026-01-01T00:00:05Z",
-                "ended_at": "2026-01-01T00:00:05Z",
-                "deadline": "2026-01-01T01:00:05Z",
-                "outcome": "crashed",
-                "resumed_from_epoch": 0,
-                "epochs_completed": 0,
-            }
-        ],
-    }
+    at = "2026-01-01T00:00:05Z"
+    crashed = an_attempt(at, at, "2026-01-01T01:00:05Z", "crashed", epochs=0)
+    run = a_run("failed", 5, 3600, attempts=[crashed])
     curves = losses(run_figure(run, "2026-01-01T00:00:05Z"))
     assert "No epoch finished: no losses to draw." in curves
     assert "tick-label" not in curves and "<line" not in curves and "legend" not in curves
 
 
 def test_the_loss_legend_sits_above_the_plot() -> None:
-    run = {
-        "name": "r",
-        "status": "completed",
-        "created_at": "2026-01-01T00:00:00Z",
-        "runtime_seconds": 60,
-        "runtime_limit_seconds": 3600,
-        "metrics": {"train_loss_history": [2.0, 1.0], "val_loss_history": [2.5, 1.5]},
-        "attempts": [],
-    }
+    histories = {"train_loss_history": [2.0, 1.0], "val_loss_history": [2.5, 1.5]}
+    run = a_run("completed", 60, 3600, metrics=histories)
     curves = losses(run_figure(run, "2026-01-01T00:01:00Z"))
     legend_rows = {float(y) for y in re.findall(r'class="legend" x="[\d.]+" y="([\d.]+)"', curves)}
     axis = re.search(r'<line x1="(\d+)" x2="\1" y1="([\d.]+)"', curves)  # the vertical axis
