@@ -166,15 +166,21 @@ class Webhooks:
             delivery = Delivery.from_doc(doc)
             delivery.attempts.append(record)
             attempts = delivery.attempts
+            retry = False
             if record["ok"]:
                 delivery.status = "delivered"
             elif len(attempts) <= len(BACKOFF_SECONDS):
                 delivery.status = "pending"
                 delivery.next_attempt_at = due + BACKOFF_SECONDS[len(attempts) - 1]
-                self._schedule(delivery, delivery.next_attempt_at)
+                retry = True
             else:
                 delivery.status = "failed"
             self.store.put_delivery(delivery.to_doc())
+            # Stored first: the kernel may run the retry at once (a clock already past it),
+            # and it reads the delivery from the store. Scheduled before the write, it read
+            # the attempt just answered and sent it again at the same simulated time.
+            if retry:
+                self._schedule(delivery, delivery.next_attempt_at)
 
     def _fault(
         self,
