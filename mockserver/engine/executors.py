@@ -312,12 +312,20 @@ def serve_jobs(results_fd: int) -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # Everything an attempt imports, once, before the first job: torch, the dynamo package the
-    # first optimizer imports (as long again as torch), the trainer and its data stack.
-    import torch
-    import torch._dynamo  # noqa: F401
+    # first optimizer imports (as long again as torch), the trainer and its data stack. Without
+    # them, every job fails saying so (a worker that just exited would say only its status).
+    cannot_train = None
+    try:
+        import torch
+        import torch._dynamo  # noqa: F401
 
-    from qcog_mock.mockserver.engine import worker  # noqa: F401
-    from qcog_mock.trainer import experiment  # noqa: F401
+        from qcog_mock.mockserver.engine import worker  # noqa: F401
+        from qcog_mock.trainer import experiment  # noqa: F401
+    except ImportError as error:
+        cannot_train = _Failed(
+            f"the worker's Python ({sys.executable}) cannot import what training needs "
+            f"({error}); install torch into it: pip install 'torch>=2.3,<2.14'"
+        )
 
     # Training yields to the server's request handling; starting up does not (at nice 10 beside
     # busy processes, these imports took ten times as long, and the attempt waits for them).
@@ -329,6 +337,9 @@ def serve_jobs(results_fd: int) -> None:
             fn, args = _receive(jobs)
         except (EOFError, OSError):  # the server has gone, or closed our pipe
             return
+        if cannot_train is not None:
+            _send(results, cannot_train)
+            continue
         try:
             answer: _Done | _Failed = _Done(fn(*args))
         except Exception as error:

@@ -79,6 +79,26 @@ def test_a_killed_job_fails_and_its_worker_is_not_reused(pool: LocalProcesses) -
     assert pool.submit(os.getpid).result() != pid
 
 
+def test_a_worker_that_cannot_import_torch_fails_each_job_saying_so(
+    pool: LocalProcesses, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Python without torch, as where qcog-mock was installed without its dependencies: a
+    # `torch` earlier on the path that cannot be imported.
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n"
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    )
+    for _ in range(2):  # the worker stays, and says so for every job
+        with pytest.raises(RuntimeError) as failed:
+            pool.submit(os.getpid).result(timeout=120)
+        assert "cannot import what training needs (No module named 'torch')" in str(failed.value)
+        assert "pip install 'torch>=2.3,<2.14'" in str(failed.value)
+    assert len(pool.idle_pids()) == 1
+
+
 # Faulty executors ----------------------------------------------------------------------------
 
 
