@@ -102,6 +102,8 @@ class Run:
     current_attempt: int | None = None
     next_attempt_at: float | None = None
     disk_bytes: int = 0  # of the checkpoint files it keeps
+    # Where the emulator departs from what the platform would do for this run (a GPU it lacks).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def max_attempts(self) -> int:
@@ -174,6 +176,7 @@ class Run:
             runtime_seconds=self.runtime_seconds(now),
             runtime_limit_seconds=self.runtime_limit(),
             disk_bytes=self.disk_bytes,
+            notes=self.notes or None,
             created_at=isoformat(self.created_at),
             updated_at=isoformat(self.updated_at),
             # Set only once failed: answers are rendered without unset fields.

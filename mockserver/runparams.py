@@ -93,11 +93,12 @@ def validate_params(params: Any, *, max_retries: int, allowed_gpus: list[str]) -
     if problems:
         raise Invalid(" ".join(problems))
     raw = params["hyperparameters"]
-    if isinstance(raw, dict) and "target" in raw:
-        # The platform validates with the current types, which know only `targets`.
+    if isinstance(raw, dict) and "target" in raw and "targets" not in raw:
+        # The platform validates with the current types: `targets` is required, and `target`
+        # is an unknown key they ignore (beside `targets`, it is ignored here too).
         raise Invalid(
             "params.hyperparameters.target: the platform's hyperparameter types name this field "
-            "'targets'; send targets=… (qcog_types' models accept target= and send targets)."
+            "'targets'; send targets=… (the guides' target= is refused by qcog_types too)."
         )
     try:
         hyperparameters = parse_hyperparameters(raw)

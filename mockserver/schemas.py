@@ -190,6 +190,10 @@ class Run(_Open):
     runtime_seconds: float
     runtime_limit_seconds: float
     disk_bytes: int = 0
+    notes: list[str] | None = Field(
+        default=None,
+        description="qcog-mock's: where this run departs from the platform (a GPU it lacks).",
+    )
     created_at: str
     updated_at: str
 

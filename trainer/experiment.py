@@ -131,10 +131,11 @@ def _preflight(model: nn.Module, loss_fn: nn.Module, table: data.Table) -> None:
         )
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: str, gpu_instance: bool) -> None:
     """An explicit device torch cannot use here fails, as the experiment's ``.to(device)`` would;
-    ``auto`` (and ``cpu``) train on the CPU."""
-    if device in ("auto", "cpu"):
+    ``auto`` and ``cpu`` train on the CPU, and so does ``cuda`` where the platform would have
+    given the run a GPU (the run's notes say so)."""
+    if device in ("auto", "cpu") or (device == "cuda" and gpu_instance):
         return
     try:
         torch.zeros(1).to(device)
@@ -146,9 +147,11 @@ def _check_device(device: str) -> None:
     logger.info("device=%r: qcog-mock trains on the CPU.", device)
 
 
-def train(context: Any, dataset_path: Any, *, params: dict[str, Any]) -> dict[str, Any]:
+def train(
+    context: Any, dataset_path: Any, *, params: dict[str, Any], gpu_instance: bool = False
+) -> dict[str, Any]:
     hp = hyperparameters_from(params)
-    _check_device(hp.device)
+    _check_device(hp.device, gpu_instance)
     _check_location(context, dataset_path)
 
     frame = data.read_csv(dataset_path)

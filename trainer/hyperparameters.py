@@ -1,10 +1,10 @@
 """Hyperparameters of the ``pytorch-models`` experiment.
 
 Field for field the models of the public ``qcog_types.pytorch_models.hyperparameters``: same names,
-types, defaults and validator messages, and, like them, unknown keys are ignored. Three additions,
-all stricter or more lenient only where the public models would fail later or never:
+types, defaults and validator messages, and, like them, unknown keys are ignored (``target=``, the
+platform guides' spelling, among them: ``targets`` is required). Two additions, both stricter
+only where the public models would fail later or never:
 
-- ``target=`` (the spelling the platform guides use) is accepted as ``targets``;
 - ``epochs`` and ``batch_size`` must be at least 1 and ``split`` strictly between 0 and 1;
 - the ``type`` strings of the optimizer, loss and scheduler configs must name a class of the right
   kind in ``torch.optim``, ``torch.nn`` or ``torch.optim.lr_scheduler``. The public experiment would
@@ -106,20 +106,6 @@ class ModelHyperparameters(BaseModel):
     targets: str | list[str]
     input_features: list[str] | None = None
     device: str = "auto"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_target_spelling(cls, data: Any) -> Any:
-        # The platform guides write `target=`; the public models only know `targets`.
-        if isinstance(data, dict) and "target" in data:
-            data = dict(data)
-            target = data.pop("target")
-            if "targets" in data and data["targets"] != target:
-                raise ValueError(
-                    "Both 'target' and 'targets' are given and differ; pass only 'targets'."
-                )
-            data["targets"] = target
-        return data
 
     # Additions to the public models: values they accept but that can never train.
     @field_validator("epochs", "batch_size")

@@ -240,7 +240,8 @@ class Engine:
             run.next_attempt_at = None
             with self.store.transaction():
                 self.save(run)
-                self.timeline.emit("attempt.started", run, attempt=number)
+                notes = {"notes": run.notes} if run.notes else {}
+                self.timeline.emit("attempt.started", run, attempt=number, **notes)
                 self.timeline.emit("run.running", run, attempt=number)
             epoch_start = now
 
@@ -277,6 +278,8 @@ class Engine:
             faults=self.server_faults.for_run(params.faults).faults,
             resume=self.resume_point(run.id),
             torch_threads=self.settings.worker_threads,
+            # Notes are made at submission for exactly the runs that would have had a GPU.
+            gpu_instance=bool(run.notes),
         )
 
     def _commit_worker(self, process: Process, run: Run, number: int, job: AttemptJob) -> None:

@@ -71,6 +71,7 @@ class AttemptJob:
     faults: tuple[Fault, ...] = ()  # the run's and the server's, in force for this attempt
     resume: Resume | None = None
     torch_threads: int = 1
+    gpu_instance: bool = False  # the platform would give it a GPU; it trains on the CPU here
 
 
 class _Context:
@@ -173,7 +174,7 @@ def run_attempt(job: AttemptJob) -> str:
     context = _Context(job, results)
     end: AttemptEnded
     try:
-        outcome = train(context, job.dataset_path, params=job.params)
+        outcome = train(context, job.dataset_path, params=job.params, gpu_instance=job.gpu_instance)
     except StopRequested:
         return job.folder
     except AttemptTimedOut:

@@ -7,14 +7,14 @@ import logging
 from typing import Any
 
 from qcog_mock.mockserver import schemas
-from qcog_mock.mockserver.documents import Run
+from qcog_mock.mockserver.documents import Environment, Run
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.errors import Invalid, NotFound
 from qcog_mock.mockserver.platform.deployments import Deployments
 from qcog_mock.mockserver.platform.identity import Identity
 from qcog_mock.mockserver.platform.shared import Shared, check_name, check_page
 from qcog_mock.mockserver.platform.timeline import Timeline
-from qcog_mock.mockserver.runparams import validate_params
+from qcog_mock.mockserver.runparams import RunParams, validate_params
 from qcog_mock.mockserver.webhooks.signing import check_url
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class Runs:
         project = self.identity.get_project(project_id)
         if self.records.experiments.get(body.experiment_id) is None:
             raise NotFound("Experiment", body.experiment_id)
-        if self.records.environments.get(body.environment_id) is None:
+        environment = self.records.environments.get(body.environment_id)
+        if environment is None:
             raise NotFound("Environment", body.environment_id)
         dataset = self.records.datasets.get(body.dataset_id)
         if dataset is None or dataset.project_id != project_id:
@@ -86,6 +87,7 @@ class Runs:
                 local_webhook_url=local_webhook_url,
                 created_at=now,
                 updated_at=now,
+                notes=gpu_notes(environment, params),
             )
             run.move_to("pending")
             # One write: the run, its first attempt's time and its first events. A kill before
@@ -177,3 +179,13 @@ def check_metadata(metadata: dict[str, Any] | None) -> None:
             f"metadata: {size:,} bytes is more than the {MAX_METADATA_BYTES // 1024} KB a run "
             "keeps; store large data as a dataset and put its name in metadata."
         )
+
+
+def gpu_notes(environment: Environment, params: RunParams) -> list[str]:
+    """A run the platform would train on a GPU (``cuda`` or ``auto`` on a GPU environment or
+    with a ``gpu_type``) trains on the CPU here, and says so."""
+    on_gpu = environment.instance == "gpu" or params.gpu_type is not None
+    if not on_gpu or params.hyperparameters.device not in ("auto", "cuda"):
+        return []
+    gpu = f"the {params.gpu_type}" if params.gpu_type else f"the GPU of '{environment.name}'"
+    return [f"trained on CPU: the emulator has no GPU; the platform would use {gpu}"]

@@ -27,7 +27,7 @@ def training_hyperparameters() -> GeneralHSModelHyperparameters:
         hsm_model="general",
         epochs=5,
         batch_size=2000,
-        target=TARGET,  # mismatch 3: the docs write `target`, qcog_types `targets`; both work
+        targets=TARGET,  # the docs write `target`, which the real qcog_types refuses
         input_operator_count=8,
         output_operator_count=1,
         hilbert_space_dims=4,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from qcog_mock import compat
 from qcog_mock.client import ProjectClient, wait_for_run
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
@@ -70,13 +71,21 @@ def prepared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 
 async def test_the_guide_runs_verbatim_and_its_job_uses_retries(prepared: Platform) -> None:
+    # The guide writes target=, which the real qcog_types refuses; qcog-mock's stand-in takes it
+    # with a warning (a kept difference, README: Fidelity).
+    if compat.provider("qcog_types").source != "shim":
+        pytest.skip(
+            "the guide's target= needs qcog-mock's stand-in qcog_types; the installed real "
+            "package refuses it (targets Field required), as the platform's client would"
+        )
     # The environment: the guide's dataset, 77 feature columns + its target, uploaded by name.
     async with ProjectClient(api_key=KEY) as project:
         frame = synthetic_panel(dates=30, assets=100, seed=11)
         uploaded = await project.upload_dataset(frame, "training-dat  ")
         assert "response" in uploaded, uploaded
 
-    namespace, printed = await run_verbatim(guide_code())
+    with pytest.warns(UserWarning, match=r"target= .* the real qcog_types refuses it"):
+        namespace, printed = await run_verbatim(guide_code())
 
     status, metrics, error = namespace["status"], namespace["metrics"], namespace["error"]
     assert status in ("pending", "running", "completed", "failed")

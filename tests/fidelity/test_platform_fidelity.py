@@ -52,7 +52,7 @@ def raw(transport: Any) -> httpx.AsyncClient:
 
 def hyperparameters(**overrides: Any) -> GeneralHSModelHyperparameters:
     values: dict[str, Any] = {
-        "hsm_model": "general", "epochs": 2, "batch_size": 16, "target": TARGET,
+        "hsm_model": "general", "epochs": 2, "batch_size": 16, "targets": TARGET,
         "input_operator_count": 4, "output_operator_count": 1, "hilbert_space_dims": 2,
         "optimizer_config": OptimizerConfig(type="Adam", default_params={"lr": 0.02}),
         "loss_fn_config": LossFunctionConfig(type="MSELoss"),
@@ -95,10 +95,19 @@ async def test_training_runs__run_experiment_returns_status_and_experiment_run_o
         result["response"]["run_id"]  # the docs' line fails as it does with the real client
 
 
+def test_pytorch_models__the_stand_in_takes_target_only_with_a_warning() -> None:
+    # The real qcog_types: ValidationError, targets Field required. The stand-in (a kept
+    # difference) takes the guides' spelling and warns, saying what the real package does.
+    data = {k: v for k, v in hyperparameters().model_dump().items() if k != "targets"}
+    with pytest.warns(UserWarning, match="the real qcog_types refuses it") as caught:
+        model = GeneralHSModelHyperparameters(**data, target=TARGET)
+    assert model.targets == TARGET and "targets Field required" in str(caught[0].message)
+
+
 async def test_pytorch_models__the_current_types_need_targets_and_refuse_target(
     transport: Any,
 ) -> None:
-    await submitted(transport, "first")  # qcog_types' target= is sent as targets
+    await submitted(transport, "first")
     async with raw(transport) as http:
         project = (await http.get("/api/v1/whoami")).json()["project_id"]
         runs = f"/api/v1/projects/{project}/experiment_runs"
@@ -116,6 +125,13 @@ async def test_pytorch_models__the_current_types_need_targets_and_refuse_target(
         del body["params"]["hyperparameters"]["target"]
         missing = await http.post(f"/api/v1/projects/{project}/experiment_runs", json=body)
         assert missing.status_code == 422 and "targets" in missing.json()["detail"]
+        # Both: the platform's models ignore the unknown key.
+        body["name"] = "both-spellings"
+        body["params"]["hyperparameters"] |= {"targets": TARGET, "target": "some_other_column"}
+        accepted = await http.post(f"/api/v1/projects/{project}/experiment_runs", json=body)
+        assert accepted.status_code == 201, accepted.text
+        stored = accepted.json()["params"]["hyperparameters"]
+        assert stored["targets"] == TARGET and "target" not in stored
 
 
 async def test_training_runs__error_appears_only_when_the_run_failed(transport: Any) -> None:
@@ -261,7 +277,7 @@ def guide_example(**overrides: Any) -> GeneralHSModelHyperparameters:
     """The training-runs guide's example (§10.6): 77 inputs and a target, General HSM with
     Hilbert dimension 4, batch 2000, Adam at 1e-3 with the input_diag group at 1e-4."""
     values: dict[str, Any] = {
-        "hsm_model": "general", "epochs": 2, "batch_size": 2000, "seed": 24, "target": TARGET,
+        "hsm_model": "general", "epochs": 2, "batch_size": 2000, "seed": 24, "targets": TARGET,
         "device": "cpu", "input_operator_count": 77, "output_operator_count": 1,
         "hilbert_space_dims": 4, "complex": True, "split": 0.2,
         "optimizer_config": OptimizerConfig(
@@ -339,6 +355,61 @@ async def test_training_runs__environment_name_and_instance_both_submit(
     async with raw(transport) as http:
         environment = (await http.get(f"/api/v1/environments/{run['environment_id']}")).json()
     assert environment["name"] == submission.get("environment_name", "python3.12")
+
+
+@pytest.mark.parametrize(
+    ("device", "submission", "gpu"),
+    [
+        ("cuda", {"environment_name": "py3.12-cuda"}, "the GPU of 'py3.12-cuda'"),
+        ("auto", {"environment_name": "py3.12-cuda"}, "the GPU of 'py3.12-cuda'"),
+        ("cuda", {"instance": "gpu", "gpu_type": "T4"}, "the T4"),
+    ],
+    ids=["cuda-on-gpu-env", "auto-on-gpu-env", "cuda-with-gpu-type"],
+)
+async def test_training_runs__a_gpu_run_trains_on_the_cpu_and_says_so(
+    transport: Any, device: str, submission: dict[str, Any], gpu: str
+) -> None:
+    # The training-runs and pytorch-models pages submit device="cuda" on GPU instances.
+    resources = {k: v for k, v in submission.items() if k == "gpu_type"}
+    async with client(transport) as experiments, raw(transport) as http:
+        await experiments.project_client.upload_dataset(
+            synthetic_panel(dates=1, assets=60, features=4, seed=1), "data"
+        )
+        await experiments.run_experiment(
+            "job", experiment_name="pytorch-models", dataset_name="data",
+            parameters={"hyperparameters": hyperparameters(device=device), **resources},
+            **{k: v for k, v in submission.items() if k != "gpu_type"},
+        )  # fmt: skip
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        run = (await experiments.get_experiment_run("job"))["response"]
+        events = (await http.get("/_emulator/events", params={"run_id": run["id"]})).json()
+    assert run["status"] == "completed", run.get("error")
+    note = f"trained on CPU: the emulator has no GPU; the platform would use {gpu}"
+    assert run["notes"] == [note]
+    (started,) = [e for e in events if e["type"] == "attempt.started"]
+    assert started["notes"] == [note]
+
+
+@pytest.mark.parametrize(
+    ("device", "submission"),
+    [("cuda", {"instance": "cpu"}), ("mps", {"environment_name": "py3.12-cuda"})],
+    ids=["cuda-on-cpu", "mps-on-gpu-env"],
+)
+async def test_pytorch_models__a_device_the_instance_lacks_still_fails(
+    transport: Any, device: str, submission: dict[str, Any]
+) -> None:
+    async with client(transport) as experiments, raw(transport) as http:
+        await experiments.project_client.upload_dataset(
+            synthetic_panel(dates=1, assets=60, features=4, seed=1), "data"
+        )
+        await experiments.run_experiment(
+            "job", experiment_name="pytorch-models", dataset_name="data",
+            parameters={"hyperparameters": hyperparameters(device=device)}, **submission,
+        )  # fmt: skip
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        run = (await experiments.get_experiment_run("job"))["response"]
+    assert run["status"] == "failed" and f"device: '{device}' is not available" in run["error"]
+    assert run["notes"] is None
 
 
 def test_pytorch_models__the_models_import_from_both_documented_paths() -> None:

@@ -32,7 +32,7 @@ SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 def hyperparameters() -> GeneralHSModelHyperparameters:
     return GeneralHSModelHyperparameters(
-        hsm_model="general", epochs=4, batch_size=64, target=TARGET, input_operator_count=8,
+        hsm_model="general", epochs=4, batch_size=64, targets=TARGET, input_operator_count=8,
         output_operator_count=1, hilbert_space_dims=2,
         optimizer_config={"type": "Adam", "default_params": {"lr": 0.02}},
         loss_fn_config={"type": "MSELoss"},
