@@ -8,6 +8,7 @@ time in ``X-Qcog-Mock-Time``.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -65,6 +66,33 @@ class SimulatedTimeHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_time)
+
+
+TRACE_HEADER = "X-Trace-Id"
+
+
+class TraceId:
+    """A fresh id on every answer, as the platform's (its client prints it under QCOG_DEBUG=1);
+    an unexpected error's log line carries it too. Outermost: rejected requests get one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["trace_id"] = trace_id
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                if not any(name.lower() == b"x-trace-id" for name, _ in headers):
+                    message["headers"] = [*headers, (TRACE_HEADER.encode(), trace_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_trace)
 
 
 # How callers authenticate, declared so that /docs offers Authorize: the key in the platform's
@@ -191,19 +219,24 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        # The server then drops the connection: the client is told, not left to find out.
+        trace_id = getattr(request.state, "trace_id", None) or uuid.uuid4().hex
+        logger.exception(
+            "Unhandled error on %s %s (trace %s)", request.method, request.url.path, trace_id
+        )
+        # The server then drops the connection: the client is told, not left to find out. This
+        # answer leaves by Starlette's outermost middleware, around TraceId: it names its id.
         return StrictJSONResponse(
             {"detail": f"Internal error: {type(error).__name__}: {error}"},
             status_code=500,
-            headers={"Connection": "close"},
+            headers={"Connection": "close", TRACE_HEADER: trace_id},
         )
 
-    # The last added runs first: the Host, the credentials (before any body is read), the body
-    # cap, the time header, the input check.
+    # The last added runs first: the trace id, the Host, the credentials (before any body is
+    # read), the body cap, the time header, the input check.
     app.add_middleware(InputCheck)
     app.add_middleware(SimulatedTimeHeader, platform=platform)
     app.add_middleware(BodyLimit, settings=platform.settings)
     app.add_middleware(EarlyAuth)
     app.add_middleware(HostCheck, settings=platform.settings)
+    app.add_middleware(TraceId)
     return app

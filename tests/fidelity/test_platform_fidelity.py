@@ -209,6 +209,24 @@ async def test_admin_operations__every_documented_gpu_type_is_accepted(transport
     assert result["response"]["experiment_run"]["params"]["gpu_type"] == "H100"
 
 
+# Support ------------------------------------------------------------------------------------
+
+
+async def test_support__every_answer_carries_a_fresh_trace_id(transport: Any) -> None:
+    # QCOG_DEBUG=1 makes the client print it under --- SENTRY TRACE --- for support requests.
+    async with raw(transport) as http:
+        answers = [
+            await http.get("/api/v1/whoami"),
+            await http.get("/api/v1/whoami"),
+            await http.get("/api/v1/whoami", headers={"Authorization": "x-api-key wrong"}),
+            await http.get("/api/v1/no-such-route"),
+            await http.post("/api/v1/projects/x/experiment_runs", content=b"{"),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 401, 404, 404]
+    ids = [a.headers["x-trace-id"] for a in answers]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
 # pytorch-models: params go to torch unchanged ------------------------------------------------
 
 

@@ -685,7 +685,9 @@ async def test_wrong_basic_credentials_are_throttled_too(platform: Platform) -> 
     assert (await platform.client.get("/_emulator/clock")).status_code == 200
 
 
-async def test_a_server_error_tells_the_client_the_connection_closes(backend: Emulator) -> None:
+async def test_a_server_error_tells_the_client_the_connection_closes(
+    backend: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(backend)
 
     def broken() -> None:
@@ -699,6 +701,9 @@ async def test_a_server_error_tells_the_client_the_connection_closes(backend: Em
             answer = await c.get("/api/v1/broken")
     assert answer.status_code == 500 and answer.headers["connection"] == "close"
     assert answer.json()["detail"] == "Internal error: RuntimeError: a bug"
+    # The id a user quotes is the one the server's log line names.
+    trace = answer.headers["x-trace-id"]
+    assert f"Unhandled error on GET /api/v1/broken (trace {trace})" in caplog.text
 
 
 def test_a_connection_that_never_finishes_its_request_is_closed(backend: Emulator) -> None:
