@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test stress lint bench tools clean
+.PHONY: setup demo test pythons stress lint bench tools clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP) tools
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/typecheck
 	$(BIN)/python -m pytest -n 2
+
+# The tests that need no torch on Python 3.12 and 3.13, a .nox virtualenv each (noxfile.py).
+pythons: $(STAMP)
+	$(BIN)/nox
 
 # The tests beside two busy processes, in a random order (scripts/stress-suite --help).
 stress: $(STAMP) tools
@@ -56,4 +60,4 @@ tools:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .nox .pytest_cache .ruff_cache .hypothesis *.egg-info

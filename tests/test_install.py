@@ -178,6 +178,7 @@ def test_a_real_qcogclient_stays_what_import_returns(installed: dict[str, Path])
     assert Path(found) == installed["site"] / "qcogclient" / "__init__.py"
 
 
+@pytest.mark.torch
 def test_a_user_project_runs_its_tests_and_the_readme_example(installed: dict[str, Path]) -> None:
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Testing your code against qcog-mock", 1)[1]

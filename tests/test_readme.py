@@ -13,6 +13,8 @@ import pytest
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 README = Path(__file__).parents[1] / "README.md"
 
 

@@ -43,7 +43,7 @@ def hyperparameters(**overrides: Any) -> GeneralHSModelHyperparameters:
         "hsm_model": "general",
         "epochs": 4,
         "batch_size": 16,
-        "target": TARGET,
+        "targets": TARGET,
         "input_operator_count": FEATURES,
         "output_operator_count": 1,
         "hilbert_space_dims": 2,
@@ -270,6 +270,7 @@ async def test_run_experiment_every_way_of_naming_things(client: ExperimentClien
     assert response(webhook)["experiment_run"]["local_webhook_url"] == "http://127.0.0.1:9999/hook"
 
 
+@pytest.mark.torch
 async def test_a_run_from_submission_to_checkpoints_and_deletion(
     client: ExperimentClient, emulator: EmulatorClient
 ) -> None:
@@ -298,6 +299,7 @@ async def test_a_run_from_submission_to_checkpoints_and_deletion(
     assert "not found" in error(await client.get_experiment_run("trained"))
 
 
+@pytest.mark.torch
 async def test_deployments_and_inferences(client: ExperimentClient, tmp_path: Path) -> None:
     await client.project_client.upload_dataset(frame(), "data")
     await client.run_experiment(
@@ -354,6 +356,7 @@ async def test_deployments_and_inferences(client: ExperimentClient, tmp_path: Pa
     )
 
 
+@pytest.mark.torch
 async def test_wait_for_run_in_auto_mode_and_the_emulator_client(
     client: ExperimentClient, emulator: EmulatorClient
 ) -> None:

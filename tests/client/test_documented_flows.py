@@ -67,6 +67,7 @@ async def test_dataset_management_flow(client: ExperimentClient, tmp_path: Path)
     assert found["response"]["id"] == dataset["id"]
 
 
+@pytest.mark.torch
 async def test_training_run_flow_with_an_environment_name(client: ExperimentClient) -> None:
     frame = synthetic_panel(dates=2, assets=50, features=8, seed=4)
     await client.project_client.upload_dataset(frame, "my-training-data")
@@ -112,6 +113,7 @@ async def test_training_run_flow_with_an_environment_name(client: ExperimentClie
     assert checkpoint["response"]["metrics"]["loss"] > 0
 
 
+@pytest.mark.torch
 async def test_deployment_and_inference_flows(client: ExperimentClient) -> None:
     frame = synthetic_panel(dates=2, assets=50, features=8, seed=4)
     await client.project_client.upload_dataset(frame, "my-training-data")

@@ -10,6 +10,8 @@ import pytest
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "long_running_job.py"
 
 

@@ -25,6 +25,8 @@ from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.trainer.synthetic import synthetic_panel
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 GUIDE = Path(__file__).with_name("long-running-jobs.md")
 KEY = "guide-key"
 HOUR = 3600

@@ -134,6 +134,7 @@ async def test_pytorch_models__the_current_types_need_targets_and_refuse_target(
         assert stored["targets"] == TARGET and "target" not in stored
 
 
+@pytest.mark.torch
 async def test_training_runs__error_appears_only_when_the_run_failed(transport: Any) -> None:
     await submitted(transport, "fine")
     async with client(transport) as experiments:
@@ -166,6 +167,7 @@ async def test_deployment__create_deployment_takes_deployment_name_not_name(
             await experiments.create_deployment(name="my-model", run_name="job")  # type: ignore[call-arg]
 
 
+@pytest.mark.torch
 async def test_inference__a_str_is_a_path_for_upload_and_sync_inference(
     transport: Any, tmp_path: Path
 ) -> None:
@@ -230,6 +232,7 @@ async def test_support__every_answer_carries_a_fresh_trace_id(transport: Any) ->
 # pytorch-models: params go to torch unchanged ------------------------------------------------
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     ("overrides", "torch_says", "hint"),
     [
@@ -266,6 +269,7 @@ async def test_pytorch_models__what_torch_refuses_fails_at_once_without_retries(
 # Inference -------------------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 async def test_inference__columns_are_read_by_position_names_only_noted(
     transport: Any, tmp_path: Path
 ) -> None:
@@ -325,6 +329,7 @@ async def trained(transport: Any, hyperparameters: Any, **submission: Any) -> di
         return (await experiments.get_experiment_run("example"))["response"]
 
 
+@pytest.mark.torch
 async def test_training_runs__the_example_configuration_trains_and_reports_every_metric(
     transport: Any,
 ) -> None:
@@ -342,6 +347,7 @@ async def test_training_runs__the_example_configuration_trains_and_reports_every
     assert metrics["train_dataset_size"] + metrics["val_dataset_size"] == 300
 
 
+@pytest.mark.torch
 async def test_pytorch_models__the_reverse_grouping_example_trains(transport: Any) -> None:
     optimizer = OptimizerConfig(
         type="Adam",
@@ -355,6 +361,7 @@ async def test_pytorch_models__the_reverse_grouping_example_trains(transport: An
     assert run["status"] == "completed", run.get("error")
 
 
+@pytest.mark.torch
 async def test_training_runs__the_gradient_clipping_example_trains(transport: Any) -> None:
     clipping = GradientClippingConfig(max_norm=1.0)
     run = await trained(transport, guide_example(gradient_clipping_config=clipping))
@@ -362,6 +369,7 @@ async def test_training_runs__the_gradient_clipping_example_trains(transport: An
     assert run["params"]["hyperparameters"]["gradient_clipping_config"]["max_norm"] == 1.0
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     "submission", [{"environment_name": "py3.12-cuda"}, {"instance": "cpu"}], ids=["env", "cpu"]
 )
@@ -375,6 +383,7 @@ async def test_training_runs__environment_name_and_instance_both_submit(
     assert environment["name"] == submission.get("environment_name", "python3.12")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     ("device", "submission", "gpu"),
     [
@@ -408,6 +417,7 @@ async def test_training_runs__a_gpu_run_trains_on_the_cpu_and_says_so(
     assert started["notes"] == [note]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     ("device", "submission"),
     [("cuda", {"instance": "cpu"}), ("mps", {"environment_name": "py3.12-cuda"})],
@@ -447,6 +457,7 @@ async def test_dataset_management__the_documented_chunk_size_is_accepted(transpo
     assert uploaded["response"]["number_of_rows"] == 20
 
 
+@pytest.mark.torch
 async def test_model_deployment__the_docs_largest_criterion_means_greatest(
     transport: Any,
 ) -> None:

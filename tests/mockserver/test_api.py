@@ -411,6 +411,7 @@ async def test_malformed_bodies_are_422_strings(platform: Platform) -> None:
     assert isinstance(detail, str) and "experiment_id" in detail and "params" in detail
 
 
+@pytest.mark.torch
 async def test_checkpoints_list_and_get_by_name(platform: Platform) -> None:
     dataset = await platform.dataset_id()
     run = await platform.submit(dataset, emulator={"epoch_seconds": 60})

@@ -49,6 +49,7 @@ async def submit_a_job(server: str) -> None:
         )  # fmt: skip
 
 
+@pytest.mark.torch
 def test_runs_run_clock_and_deliveries(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(submit_a_job(server))  # the commands run their own loop, as from a terminal
     options = ("--url", server, "--api-key", KEY)
@@ -104,6 +105,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, out, err) == (0, f"qcog-mock {__version__}\n", "")
 
 
+@pytest.mark.torch
 def test_run_shows_each_attempt_and_rounded_losses(
     server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

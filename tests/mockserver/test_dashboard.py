@@ -122,6 +122,7 @@ async def test_the_login_form_and_the_token_url_set_a_strict_session_cookie(
     assert out.status_code == 303 and (await web.get(f"{UI}/")).status_code == 303
 
 
+@pytest.mark.torch
 async def test_pages_are_self_contained_and_say_so_to_the_browser(platform: Platform) -> None:
     await retried_run(platform)
     web = await signed_in(platform)
@@ -138,6 +139,7 @@ async def test_pages_are_self_contained_and_say_so_to_the_browser(platform: Plat
                 assert (await web.get(url)).status_code == 200, url
 
 
+@pytest.mark.torch
 async def test_a_retried_run_shows_its_attempts_curves_checkpoints_and_deliveries(
     platform: Platform,
 ) -> None:
@@ -168,6 +170,7 @@ async def test_a_retried_run_shows_its_attempts_curves_checkpoints_and_deliverie
     assert pairs["final_val_loss"] == f"{run['metrics']['final_val_loss']:.6g}"
 
 
+@pytest.mark.torch
 async def test_deliveries_and_deployments_are_listed(platform: Platform) -> None:
     dataset = await platform.dataset_id()
     await platform.story.submit(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.faults import FaultPlan, WebhookFault, WebhookFaultType, parse_faults
 from qcog_mock.mockserver.platform import Platform as Emulator
@@ -30,6 +32,7 @@ async def submit(
     return response.json()
 
 
+@pytest.mark.torch
 async def test_a_hung_attempt_times_out_and_the_next_resumes(platform: Platform) -> None:
     run = await submit(
         platform, [{"type": "hang", "attempt": 1, "epoch": 3}], timeout=HOUR, retries=1
@@ -43,6 +46,7 @@ async def test_a_hung_attempt_times_out_and_the_next_resumes(platform: Platform)
     assert faults_in(await platform.events(run["id"])) == ["hang"]
 
 
+@pytest.mark.torch
 async def test_slow_epochs_cost_more_from_their_epoch_on(platform: Platform) -> None:
     run = await submit(platform, [{"type": "slow", "from_epoch": 4, "epoch_seconds": 1800}])
     await platform.advance(24 * HOUR)
@@ -73,6 +77,7 @@ async def test_webhooks_down_for_the_first_hours_then_delivered(
     assert "webhook_down" in faults_in(events)
 
 
+@pytest.mark.torch
 async def test_duplicate_timeout_and_delayed_webhooks(
     platform: Platform, backend: Emulator, make_webhook_receiver
 ) -> None:
@@ -103,6 +108,7 @@ async def test_duplicate_timeout_and_delayed_webhooks(
     assert len(timed_out) == 1
 
 
+@pytest.mark.torch
 async def test_server_wide_fault_plans_are_validated_and_apply_to_every_run(
     platform: Platform,
 ) -> None:

@@ -71,6 +71,7 @@ async def test_parallel_uploads_with_override_keep_exactly_one(platform: Platfor
     assert len(listed) == 1 and listed[0]["id"] in {a.json()["id"] for a in answers}
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("round_", range(ROUNDS))
 async def test_parallel_deployments_of_one_name_make_one_deployment_and_one_event(
     platform: Platform, backend: Emulator, round_: int
@@ -192,6 +193,7 @@ def refuse(token: str) -> None:
 # A diverging run ------------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 async def test_a_diverging_run_reads_everywhere_with_null_losses(
     backend: Emulator, platform: Platform, make_webhook_receiver: Any
 ) -> None:
@@ -296,6 +298,7 @@ def test_a_data_dir_served_with_the_defaults_keeps_no_working_default_key_beyond
     assert stat.S_IMODE((data / "qcog-mock.sqlite3").stat().st_mode) == 0o600
 
 
+@pytest.mark.torch
 async def test_tenants_files_are_the_operators_alone(tmp_path: Path) -> None:
     async with emulator(data_dir=tmp_path / "state", start_delay=0) as platform:
         run = await platform.submit(
@@ -411,6 +414,7 @@ async def other_project_run(platform: Platform) -> tuple[httpx.AsyncClient, str,
     return other, base, run.json()["id"]
 
 
+@pytest.mark.torch
 async def test_a_trickling_receiver_does_not_hold_back_another_tenants_run() -> None:
     trickler = Misbehaving("trickle", every=0.5)
     try:
@@ -534,6 +538,7 @@ async def test_json_bodies_have_16_megabytes_by_default(platform: Platform) -> N
     assert answer.status_code == 413 and f"{16 * 1024 * 1024} bytes" in answer.json()["detail"]
 
 
+@pytest.mark.torch
 async def test_a_run_keeps_its_latest_checkpoints_its_best_and_its_deployed_ones() -> None:
     async with emulator(keep_checkpoints=3, start_delay=0) as platform:
         dataset = await platform.dataset_id()
@@ -571,6 +576,7 @@ async def test_a_run_keeps_its_latest_checkpoints_its_best_and_its_deployed_ones
 # Files of attempts ----------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 async def test_attempt_result_folders_go_when_their_attempts_end(tmp_path: Path) -> None:
     async with emulator(data_dir=tmp_path / "state", start_delay=0) as platform:
         dataset = await platform.dataset_id()

@@ -26,6 +26,8 @@ from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from tests.mockserver.helpers import KEY, connected, hyperparameters
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 AUTH = {"Authorization": f"x-api-key {KEY}"}
 # No server error, no undocumented status, content type and body as documented, a 405 that says
 # what is allowed. (Whether every schema-valid value is accepted is not claimed: names, for one,

@@ -39,6 +39,7 @@ def hyperparameters() -> GeneralHSModelHyperparameters:
     )  # fmt: skip
 
 
+@pytest.mark.torch
 @pytest.mark.qcog(
     clock="manual",
     start_time="2030-06-01T00:00:00Z",
@@ -127,6 +128,7 @@ def test_qcog_target_runs_the_same_tests_elsewhere_and_skips_emulator_only_ones(
     result.assert_outcomes(passed=1, skipped=2)
 
 
+@pytest.mark.torch
 async def test_a_run_polled_on_a_manual_clock_that_nothing_advances_fails_with_the_fix() -> None:
     with QcogPlatform.in_process(Settings(api_key="k", clock="manual"), stall_seconds=0.3) as env:
         async with env.story() as story, env.client() as client:
@@ -144,6 +146,7 @@ async def test_a_run_polled_on_a_manual_clock_that_nothing_advances_fails_with_t
             assert run["status"] == "completed"
 
 
+@pytest.mark.torch
 async def test_a_test_that_advances_the_clock_is_never_taken_for_a_stalled_one() -> None:
     # Polls interleaved with clock calls: every clock call starts the count again.
     with QcogPlatform.in_process(Settings(api_key="k", clock="manual"), stall_seconds=0.3) as env:
@@ -158,6 +161,7 @@ async def test_a_test_that_advances_the_clock_is_never_taken_for_a_stalled_one()
             assert run["status"] == "completed"
 
 
+@pytest.mark.torch
 def test_the_fixtures_clock_is_auto_and_a_manual_poll_fails_within_seconds(
     pytester: pytest.Pytester,
 ) -> None:
@@ -314,6 +318,7 @@ def test_only_coroutine_tests_using_qcog_fixtures_are_marked_for_asyncio(
     ]
 
 
+@pytest.mark.torch
 @pytest.mark.qcog(clock="manual")  # exact instants: time moves only when the test says
 async def test_qcog_time_gives_the_code_under_test_the_simulated_time(
     qcog_client, qcog_clock, qcog_dataset, qcog_time
@@ -411,6 +416,7 @@ async def test_one_way_to_start_an_emulator_in_process_or_on_a_socket(
     assert not elsewhere.emulated and elsewhere.port == 0
 
 
+@pytest.mark.torch
 async def test_qcog_dataset_uploads_the_users_own_data_or_a_panel_with_their_target(
     qcog_client, qcog_dataset, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.documents import RUN_TRANSITIONS, TERMINAL
 from qcog_mock.mockserver.testing.assertions import statuses
 from tests.mockserver.helpers import emulator, hyperparameters
+
+pytestmark = pytest.mark.torch  # every test here trains
 
 
 def legal(sequence: list[str]) -> bool:

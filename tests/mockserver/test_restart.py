@@ -23,8 +23,9 @@ import pytest
 from qcog_mock.mockserver.testing.servers import free_port
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
-from qcog_mock.trainer.experiment import WALL_TIME_METRICS
 from tests.mockserver.helpers import KEY, Platform, connected, emulator, served
+
+pytestmark = pytest.mark.torch  # every test here trains
 
 HOUR = 3600
 EPOCH = 1500
@@ -135,6 +136,8 @@ async def test_sigkill_mid_attempt_loses_nothing_and_the_run_carries_on(tmp_path
     assert [a["outcome"] for a in finished["attempts"]] == ["timed_out", "timed_out", "completed"]
     expected_timeline, expected_run = await uninterrupted()
     assert restarted_timeline == expected_timeline
+    from qcog_mock.trainer.experiment import WALL_TIME_METRICS  # torch: not at collection
+
     strip = lambda m: {k: v for k, v in m.items() if k not in WALL_TIME_METRICS}  # noqa: E731
     assert strip(finished["metrics"]) == strip(expected_run["metrics"])
     assert finished["attempts"] == expected_run["attempts"]

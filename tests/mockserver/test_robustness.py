@@ -70,6 +70,7 @@ async def test_duplicate_columns_are_named_among_forty_thousand(platform: Platfo
 # 9. Constant-size writes per epoch -------------------------------------------------------------
 
 
+@pytest.mark.torch
 async def test_checkpoint_files_and_run_documents_do_not_grow_with_the_run(
     backend: Emulator, platform: Platform
 ) -> None:
@@ -96,6 +97,7 @@ async def test_checkpoint_files_and_run_documents_do_not_grow_with_the_run(
 # 4. Recovery is total -------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 async def test_a_restart_repairs_or_fails_whatever_state_it_finds(tmp_path: Path) -> None:
     async with emulator(data_dir=tmp_path) as platform:
         dataset = await platform.dataset_id()
@@ -135,6 +137,7 @@ async def race(platform: Platform, other: Any) -> None:
     )
 
 
+@pytest.mark.torch
 async def test_delete_override_and_reset_racing_the_clock_never_hang() -> None:
     async with emulator() as platform:
         dataset_csv_bytes = dataset_csv()

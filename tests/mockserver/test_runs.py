@@ -12,6 +12,8 @@ from qcog_mock.mockserver.testing.assertions import statuses
 from qcog_mock.trainer.hyperparameters import parse_hyperparameters
 from tests.mockserver.helpers import Platform, dataset_csv, hyperparameters, outcomes
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 EPOCH = 25 * 60  # 25-minute epochs
 HOUR = 3600
 TIMINGS = {"total_training_time", "avg_epoch_time"}

@@ -35,6 +35,7 @@ def test_there_are_at_least_ten_scenarios_and_all_load() -> None:
     assert len(set(titles)) == len(titles)
 
 
+@pytest.mark.torch
 async def test_a_broken_expectation_names_the_step_expected_and_actual(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(BROKEN)
@@ -70,6 +71,7 @@ def test_durations() -> None:
         seconds("soon")
 
 
+@pytest.mark.torch
 def test_the_cli_lists_runs_and_fails_on_a_broken_scenario(tmp_path: Path) -> None:
     listed = subprocess.run(
         [sys.executable, "-m", "qcog_mock.mockserver.cli", "scenario", "list", str(SCENARIOS)],

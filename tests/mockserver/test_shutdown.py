@@ -19,6 +19,8 @@ from qcog_mock.mockserver.testing.story import Story
 from tests.mockserver.helpers import KEY, dataset_csv, hyperparameters, until, wait_for_exit
 from tests.mockserver.test_restart import ignoring_sigint, server
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 STOP_WITHIN = 5  # seconds, the promise the README makes
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
 

@@ -43,6 +43,7 @@ def timeline_types(events: list[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events if e["type"] != "checkpoint.saved"]
 
 
+@pytest.mark.torch
 async def test_the_guides_job_sends_its_timeline_as_signed_webhooks(
     environment: QcogPlatform, backend: Emulator, receiver: WebhookReceiver
 ) -> None:
@@ -145,6 +146,7 @@ async def test_a_run_the_engine_fails_sends_its_run_failed_webhook(
     assert receiver.events[-1]["data"]["reason"] == run["errors"][-1]
 
 
+@pytest.mark.torch
 async def test_a_receiver_that_never_answers_leaves_failed_deliveries_and_the_run_unharmed(
     platform: Platform,
 ) -> None:
@@ -225,6 +227,7 @@ async def test_remote_webhook_urls_are_allowed_with_the_flag(platform: Platform)
     assert response.status_code == 201
 
 
+@pytest.mark.torch
 async def test_server_endpoints_checkpoint_events_and_resend(
     backend: Emulator, receiver: WebhookReceiver, platform: Platform
 ) -> None:
@@ -257,6 +260,7 @@ async def test_server_endpoints_checkpoint_events_and_resend(
     assert missing.status_code == 404
 
 
+@pytest.mark.torch
 async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     url = closed_port_url()
     port = int(url.rsplit(":", 1)[1].split("/")[0])

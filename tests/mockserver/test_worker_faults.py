@@ -47,6 +47,7 @@ def assert_nothing_stranded(platform: Platform) -> None:
 # The pool ------------------------------------------------------------------------------------
 
 
+@pytest.mark.torch
 def test_a_kill_for_a_finished_job_is_ignored(pool: LocalProcesses) -> None:
     done = pool.submit(os.getpid)
     pid = done.result()
@@ -54,6 +55,7 @@ def test_a_kill_for_a_finished_job_is_ignored(pool: LocalProcesses) -> None:
     assert pool.submit(os.getpid).result() == pid  # the same warm worker, alive
 
 
+@pytest.mark.torch
 def test_a_worker_that_died_idle_is_never_handed_out(pool: LocalProcesses) -> None:
     pid = pool.submit(os.getpid).result()
     os.kill(pid, signal.SIGKILL)  # as the OOM killer would, between two jobs
@@ -63,12 +65,14 @@ def test_a_worker_that_died_idle_is_never_handed_out(pool: LocalProcesses) -> No
     assert pid not in pool.idle_pids()
 
 
+@pytest.mark.torch
 def test_a_broken_pipe_sends_the_job_to_a_new_worker(pool: LocalProcesses) -> None:
     pid = pool.submit(os.getpid).result()
     pool.submit(os.close, 0).result()  # the worker closes its end of the job pipe
     assert pool.submit(os.getpid).result() != pid
 
 
+@pytest.mark.torch
 def test_a_killed_job_fails_and_its_worker_is_not_reused(pool: LocalProcesses) -> None:
     running = pool.submit(time.sleep, 60)
     (pid,) = until(pool.busy_pids)
@@ -153,6 +157,7 @@ async def test_an_executor_that_cannot_take_the_job_crashes_the_attempt_each_tim
     assert reason in run["errors"][-1]
 
 
+@pytest.mark.torch
 async def test_a_broken_pipe_at_submit_is_a_crashed_attempt_and_the_retry_trains(
     pool: LocalProcesses,
 ) -> None:
@@ -174,6 +179,7 @@ async def test_an_unreadable_result_file_is_a_crashed_attempt() -> None:
     assert "crashed: result 1 is not a worker result" in run["attempts"][0]["reason"]
 
 
+@pytest.mark.torch
 async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalProcesses) -> None:
     async with emulator(using=pool) as platform:
         first = await short_run(platform)
@@ -190,6 +196,7 @@ async def test_a_worker_killed_between_its_ok_and_reuse_is_replaced(pool: LocalP
         assert [a["outcome"] for a in run["attempts"]] == ["completed"]
 
 
+@pytest.mark.torch
 async def test_a_platform_closed_during_a_running_attempt_leaves_no_worker_and_no_folder(
     pool: LocalProcesses,
 ) -> None:
@@ -288,6 +295,7 @@ async def two_runs_on_one_slot(
     return [(e["time"], e["type"], e.get("run_name")) for e in events if e.get("run_id")]
 
 
+@pytest.mark.torch
 async def test_a_run_waiting_for_a_worker_slot_lets_the_clock_and_other_runs_go_on(
     pool: LocalProcesses,
 ) -> None:

@@ -27,6 +27,8 @@ from tests.mockserver.helpers import (
 )
 from tests.mockserver.test_restart import server
 
+pytestmark = pytest.mark.torch  # every test here trains
+
 HOUR = 3600
 
 
