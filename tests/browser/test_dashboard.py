@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import UI, Server, submit
@@ -40,6 +41,7 @@ def test_signing_in_by_the_form_and_loading_with_no_console_errors(
     context.close()
 
 
+@pytest.mark.torch
 def test_a_completed_retried_run_shows_its_attempts_and_curves(
     page: Any, server: Server, artifacts: Path
 ) -> None:
@@ -70,6 +72,7 @@ def test_a_completed_retried_run_shows_its_attempts_and_curves(
     assert server.console_errors == []
 
 
+@pytest.mark.torch
 def test_the_clock_control_advances_a_manual_clock_and_the_page_updates(
     page: Any, server: Server
 ) -> None:
@@ -95,6 +98,7 @@ def test_the_clock_control_advances_a_manual_clock_and_the_page_updates(
     expect(page.locator(NOW)).to_have_text("2026-01-02T00:00:00Z")
 
 
+@pytest.mark.torch
 def test_the_page_follows_runs_as_they_progress_without_a_reload(page: Any, server: Server) -> None:
     expect(page.get_by_text("No runs in this project yet")).to_be_visible()
     page.evaluate("window.notReloaded = true")
