@@ -331,20 +331,26 @@ class Experiment(Document):
 
 @dataclass
 class Dataset(Document):
-    """A project's CSV: its shape, its size and where it came from."""
+    """A project's CSV: its shape, its size and where it came from. An S3 reference the server
+    could not read (no ``--s3-root``) has no shape: ``None`` rows and columns."""
 
     id: str
     name: str
     description: str | None
     project_id: str
     configuration: dict[str, Any]
-    number_of_rows: int
-    number_of_columns: int
+    number_of_rows: int | None
+    number_of_columns: int | None
     columns: list[str]
     created_at: str
     updated_at: str
     format: str = "csv"
     size_bytes: int = 0
+
+    @property
+    def readable(self) -> bool:
+        """Whether the server holds its rows (every dataset but an S3 reference it cannot read)."""
+        return self.number_of_rows is not None
 
     def summary(self) -> dict[str, Any]:
         """How ``whoami`` lists it."""

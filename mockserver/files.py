@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 from collections import Counter
@@ -31,6 +32,14 @@ class Files:
 
     def dataset(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.csv"
+
+    def keep_credentials(self, dataset_id: str, credentials: dict[str, Any]) -> None:
+        """An S3 dataset's credentials: kept beside its data (owner-only), never in a document,
+        so that no answer can show them."""
+        path = self.root / "datasets" / f"{dataset_id}.credentials.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            json.dump(credentials, stream)
 
     def checkpoint(self, run_id: str, name: str) -> Path:
         return self.root / "checkpoints" / run_id / f"{name}.pt"
@@ -80,8 +89,8 @@ class Files:
         wanted = {d["id"] for d in store.documents("dataset")} | {
             r["dataset_id"] for r in store.documents("run")
         }
-        for path in (self.root / "datasets").glob("*.csv"):
-            if path.stem not in wanted:
+        for path in (self.root / "datasets").iterdir():  # <id>.csv and <id>.credentials.json
+            if path.is_file() and path.name.split(".")[0] not in wanted:
                 path.unlink(missing_ok=True)
 
     def make_attempt_folder(self, run_id: str, number: int, generation: int) -> Path:

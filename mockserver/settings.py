@@ -48,6 +48,9 @@ class Settings:
     # Folders whose files a dataset or a batch inference may name by local path (none: uploads
     # only). Resolved, symlinks included; anything outside is refused.
     dataset_roots: tuple[Path, ...] = ()
+    # Where s3://bucket/key is read from, as DIR/bucket/key (none: S3 datasets are stored as
+    # references, and a run on one fails at once).
+    s3_root: Path | None = None
     # Names the server answers to in the Host header, beside loopback names and IP literals
     # (a DNS-rebinding page reaches a loopback server under its own name: refused).
     allowed_hosts: tuple[str, ...] = ()

@@ -193,6 +193,13 @@ def parser() -> argparse.ArgumentParser:
         "default: none, uploads only)",
     )
     serve.add_argument(
+        "--s3-root",
+        type=Path,
+        metavar="DIR",
+        help="read s3://bucket/key as DIR/bucket/key, offline (default: none; S3 datasets are "
+        "stored as references and a run on one fails at once, saying so)",
+    )
+    serve.add_argument(
         "--admin-username", help="the admin's basic-auth name (default: QCOG_MOCK_ADMIN_USERNAME)"
     )
     serve.add_argument(

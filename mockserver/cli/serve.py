@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> None:
         webhook_checkpoints=args.webhook_checkpoints or None,
         allow_remote_webhooks=args.allow_remote_webhooks or None,
         dataset_roots=tuple(args.dataset_root) or None,
+        s3_root=args.s3_root,
         allowed_hosts=(args.host, *args.allowed_host),
         exposed=not is_loopback(args.host) and not args.allow_default_credentials,
         admin_username=args.admin_username,

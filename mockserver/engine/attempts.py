@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qcog_mock.mockserver import costmodel
+from qcog_mock.mockserver import costmodel, s3
 from qcog_mock.mockserver.clock import monotonic
 from qcog_mock.mockserver.documents import (
     TERMINAL,
@@ -54,6 +54,10 @@ if TYPE_CHECKING:  # platform/ imports the engine: its timeline is named for typ
     from qcog_mock.mockserver.platform.timeline import Emitter
 
 logger = logging.getLogger(__name__)
+
+
+class CannotStart(Exception):
+    """An attempt that cannot begin for a reason the user can fix, said as it is."""
 
 
 class AttemptCancelled(Exception):
@@ -248,11 +252,14 @@ class Engine:
         try:
             job = self._job(run, number, epoch_start, attempt.deadline)
         except Exception as error:  # it would fail the same way on every attempt
-            logger.exception("Attempt %s of run %s could not start", number, run_id)
+            if isinstance(error, CannotStart):
+                why = str(error)
+            else:
+                logger.exception("Attempt %s of run %s could not start", number, run_id)
+                why = f"{type(error).__name__}: {error}"
             self._finish(
-                run_id, number, "crashed", process.now,
-                f"could not start: {type(error).__name__}: {error}", retryable=False,
-            )  # fmt: skip
+                run_id, number, "crashed", process.now, f"could not start: {why}", retryable=False
+            )
             return
         self._commit_worker(process, run, number, job)
 
@@ -265,6 +272,9 @@ class Engine:
         self.store.set_setting("attempt_generation", generation)
         folder = self.files.make_attempt_folder(run.id, number, generation)
         dataset = self.records.datasets.get(run.dataset_id)
+        if dataset is not None and not dataset.readable:
+            location = dataset.configuration.get("dataset_location")
+            raise CannotStart(f"dataset '{dataset.name}' is at {location}: {s3.NO_ACCESS}")
         return AttemptJob(
             run_id=run.id,
             number=number,
@@ -409,7 +419,7 @@ class Engine:
         if self.settings.epoch_seconds is not None:
             return self.settings.epoch_seconds
         dataset = self.records.datasets.get(run.dataset_id)
-        rows = dataset.number_of_rows if dataset is not None else 0
+        rows = (dataset.number_of_rows or 0) if dataset is not None else 0
         return costmodel.epoch_seconds(params.hyperparameters, rows, params.cpu_count)
 
     def _resume_time(self, run_id: str, attempt: Attempt) -> float:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+from qcog_mock.mockserver import s3
 from qcog_mock.mockserver.documents import Dataset
-from qcog_mock.mockserver.errors import BadRequest, Conflict, Invalid
+from qcog_mock.mockserver.errors import Conflict, Invalid
 from qcog_mock.mockserver.platform.shared import Shared, check_name, page, taken
 from qcog_mock.mockserver.schemas import DatasetCreate
 
@@ -52,23 +53,54 @@ class Datasets:
         # Older clients send provider/version instead of conf_name/conf_version.
         configuration.setdefault("conf_name", configuration.pop("provider", "modal"))
         configuration.setdefault("conf_version", configuration.pop("version", "0.0.1"))
-        configuration.pop("credentials", None)  # never stored
+        credentials = configuration.pop("credentials", None)  # kept apart: see _keep
+        field = "configuration.dataset_location"
         location = str(configuration.get("dataset_location") or "")
         if not location:
-            raise Invalid("configuration.dataset_location: required (a local path or file:// URL).")
-        if location.startswith("s3://"):
-            raise BadRequest(
-                f"configuration.dataset_location: S3 locations ('{location}') are not available "
-                "offline in qcog-mock; upload the file instead (ProjectClient.upload_dataset)."
-            )
+            raise Invalid(f"{field}: required (s3://bucket/key, a local path or a file:// URL).")
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
-        source = self.shared.local_file(location, "configuration.dataset_location")
+        s3_root = self.shared.settings.s3_root
+        if s3.is_s3(location) and s3_root is None:
+            s3.parse(location, field)
+            self.shared.replaceable(self.datasets, "Dataset", project_id, name, body.override)
+            return self._reference(project_id, name, body, configuration, credentials)
+        if s3.is_s3(location):
+            assert s3_root is not None
+            source = s3.local_object(s3_root, location, field)
+        else:
+            source = self.shared.local_file(location, field)
         self.shared.replaceable(self.datasets, "Dataset", project_id, name, body.override)
         with source.open("rb") as stream:
-            return self._receive(
+            dataset = self._receive(
                 project_id, name, body.description, configuration, stream, body.override
             )
+        self._keep(dataset, credentials)
+        return dataset
+
+    def _reference(
+        self,
+        project_id: str,
+        name: str,
+        body: DatasetCreate,
+        configuration: dict[str, Any],
+        credentials: Any,
+    ) -> Dataset:
+        """An S3 object the server cannot read, stored as the platform stores it: a run on it
+        fails at once, saying so (the engine's ``_job``)."""
+        now = self.shared.now()
+        dataset = Dataset(
+            id=self.shared.new_id(), name=name, description=body.description,
+            project_id=project_id, configuration=configuration, number_of_rows=None,
+            number_of_columns=None, columns=[], created_at=now, updated_at=now,
+        )  # fmt: skip
+        self._store(dataset, body.override)
+        self._keep(dataset, credentials)
+        return dataset
+
+    def _keep(self, dataset: Dataset, credentials: Any) -> None:
+        if isinstance(credentials, dict) and credentials:
+            self.shared.files.keep_credentials(dataset.id, credentials)
 
     def _receive(
         self,
@@ -97,15 +129,18 @@ class Datasets:
             format="csv",
             size_bytes=files.dataset(dataset_id).stat().st_size,
         )
+        self._store(dataset, override)
+        return dataset
+
+    def _store(self, dataset: Dataset, override: bool) -> None:
         # Checked again as the document is written: another upload of the name may have landed
         # while this one was received. The file of a replaced dataset stays: runs that trained
         # on it keep their data.
         with self.shared.lock, self.shared.store.transaction():
-            current = self.datasets.find(name, project_id)
+            current = self.datasets.find(dataset.name, dataset.project_id)
             if current is not None and not override:
-                files.dataset(dataset_id).unlink(missing_ok=True)
-                raise Conflict(taken("Dataset", name))
+                self.shared.files.dataset(dataset.id).unlink(missing_ok=True)
+                raise Conflict(taken("Dataset", dataset.name))
             if current is not None:
                 self.datasets.delete(current.id)
             self.datasets.insert(dataset)
-        return dataset

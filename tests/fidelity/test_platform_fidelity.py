@@ -6,6 +6,7 @@ the platform would give — through the compat client and over raw HTTP.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,128 @@ async def test_admin_operations__every_documented_gpu_type_is_accepted(transport
         assert "H100" in added["response"]["allowed_gpus"]
     result = await submitted(transport, "on-h100", gpu_type="H100")
     assert result["response"]["experiment_run"]["params"]["gpu_type"] == "H100"
+
+
+# Dataset management: S3 references -------------------------------------------------------------
+
+SECRET = "s3cr3t-value-never-shown"
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": SECRET,
+                  "AWS_REGION": "us-east-1"}  # fmt: skip
+
+
+async def test_dataset_management__an_s3_reference_is_stored_and_a_run_on_it_fails_at_once(
+    transport: Any,
+) -> None:
+    async with client(transport) as experiments, raw(transport) as http:
+        created = await experiments.project_client.create_dataset(
+            name="from-s3", dataset_location="s3://my-bucket/path/data.csv",
+            credentials=S3_CREDENTIALS,
+        )  # fmt: skip
+        dataset = created["response"]
+        assert dataset["configuration"]["dataset_location"] == "s3://my-bucket/path/data.csv"
+        assert dataset["number_of_rows"] is None and dataset["columns"] == []
+        await experiments.run_experiment(
+            "on-s3", experiment_name="pytorch-models", dataset_name="from-s3", instance="cpu",
+            parameters={"hyperparameters": hyperparameters(), "retries": 3},
+        )  # fmt: skip
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        run = (await experiments.get_experiment_run("on-s3"))["response"]
+        project = (await http.get("/api/v1/whoami")).json()["project_id"]
+        answers = [
+            await http.get(f"/api/v1/projects/{project}/datasets"),
+            await http.get(f"/api/v1/projects/{project}/datasets/{dataset['id']}"),
+            await http.get("/api/v1/whoami"),
+            await http.get("/_emulator/events"),
+        ]
+    assert run["status"] == "failed" and len(run["attempts"]) == 1  # not retried
+    assert run["error"].endswith(
+        "would repeat on every attempt, so the run failed without retrying: could not start: "
+        "dataset 'from-s3' is at s3://my-bucket/path/data.csv: the emulator has no S3 access: "
+        "upload the file, or serve with --s3-root DIR"
+    )
+    assert all(a.status_code == 200 and SECRET not in a.text for a in answers)
+    assert SECRET not in str(created)
+
+
+@pytest.mark.parametrize(
+    ("location", "status", "detail"),
+    [
+        ("s3://B/data.csv", 422, "is not an S3 object URL; give it as s3://bucket/key"),
+        ("s3://bucket", 422, "is not an S3 object URL"),
+        ("s3://bucket/dir/", 422, "is not an S3 object URL"),
+    ],
+)
+async def test_dataset_management__a_malformed_s3_url_is_refused_naming_the_field(
+    transport: Any, location: str, status: int, detail: str
+) -> None:
+    async with raw(transport) as http:
+        project = (await http.get("/api/v1/whoami")).json()["project_id"]
+        body = {"name": "x", "configuration": {"dataset_location": location}}
+        answer = await http.post(f"/api/v1/projects/{project}/datasets", json=body)
+    assert answer.status_code == status
+    assert answer.json()["detail"].startswith(f"configuration.dataset_location: '{location}' ")
+    assert detail in answer.json()["detail"]
+
+
+@pytest.fixture
+def s3_root(tmp_path: Path) -> Path:
+    """A folder standing for S3: s3://my-bucket/path/data.csv is its my-bucket/path/data.csv."""
+    obj = tmp_path / "s3" / "my-bucket" / "path" / "data.csv"
+    obj.parent.mkdir(parents=True)
+    frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
+    frame.to_csv(obj, index=False)
+    frame.drop(columns=[TARGET]).head(7).to_csv(obj.with_name("inputs.csv"), index=False)
+    (tmp_path / "s3" / "other-bucket").mkdir()
+    (tmp_path / "s3" / "other-bucket" / "x.csv").write_text("a,b\n1,2\n")
+    return tmp_path / "s3"
+
+
+@pytest.mark.torch
+async def test_dataset_management__with_an_s3_root_the_documented_example_runs_offline(
+    s3_root: Path,
+) -> None:
+    settings = Settings(api_key=KEY, clock="manual", s3_root=s3_root)
+    with QcogPlatform.in_process(settings) as environment:
+        transport = environment.transport
+        async with client(transport) as experiments, raw(transport) as http:
+            created = await experiments.project_client.create_dataset(
+                name="from-s3", dataset_location="s3://my-bucket/path/data.csv",
+                credentials=S3_CREDENTIALS,
+            )  # fmt: skip
+            assert created["response"]["number_of_rows"] == 60, created
+            await experiments.run_experiment(
+                "on-s3", experiment_name="pytorch-models", dataset_name="from-s3",
+                instance="cpu", parameters={"hyperparameters": hyperparameters()},
+            )  # fmt: skip
+            await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+            run = (await experiments.get_experiment_run("on-s3"))["response"]
+            project = (await http.get("/api/v1/whoami")).json()["project_id"]
+            datasets = f"/api/v1/projects/{project}/datasets"
+            outside = {"name": "y", "configuration": {
+                "dataset_location": "s3://my-bucket/../other-bucket/x.csv"}}  # fmt: skip
+            escaped = await http.post(datasets, json=outside)
+            absent = {"name": "z", "configuration": {"dataset_location": "s3://my-bucket/no.csv"}}
+            missing = await http.post(datasets, json=absent)
+            # A batch inference reads an s3:// dataset_path from the root too.
+            deployed = await http.post(
+                f"/api/v1/projects/{project}/experiment_runs/{run['id']}/deployments",
+                json={"deployment_name": "d", "checkpoint_name": "epoch-0002"},
+            )
+            inferences = f"{deployed.request.url.path}/{deployed.json()['id']}/inferences"
+            batch = await http.post(
+                inferences, json={"dataset_path": "s3://my-bucket/path/inputs.csv"}
+            )
+        assert environment.backend is not None
+        folder = environment.backend.files.root / "datasets"
+        kept = folder / f"{created['response']['id']}.credentials.json"
+        assert json.loads(kept.read_text()) == S3_CREDENTIALS
+        assert kept.stat().st_mode & 0o777 == 0o600
+    assert run["status"] == "completed", run.get("error")
+    assert batch.status_code == 200, batch.text
+    assert len(batch.json()["predictions"]) == 7
+    assert escaped.status_code == 403 and "outside its bucket" in escaped.json()["detail"]
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "S3 object with location 's3://my-bucket/no.csv' not found"
 
 
 # Support ------------------------------------------------------------------------------------

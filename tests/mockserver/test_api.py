@@ -270,11 +270,11 @@ async def test_datasets_from_a_local_path_or_file_url_and_not_s3(tmp_path: Path)
             created = await platform.client.post(f"{platform.project}/datasets", json=body)
             assert created.status_code == 201 and created.json()["number_of_rows"] == 25
             assert "credentials" not in created.json()["configuration"]
-        s3 = {"name": "s3", "configuration": {"dataset_location": "s3://bucket/data.csv"}}
+        s3 = {"name": "s3", "configuration": {"dataset_location": "s3://b/data.csv"}}
         refused = await platform.client.post(f"{platform.project}/datasets", json=s3)
-        assert refused.status_code == 400
+        assert refused.status_code == 422
         detail = refused.json()["detail"]
-        assert "not available offline" in detail and "upload" in detail
+        assert detail.startswith("configuration.dataset_location: 's3://b/data.csv' is not an S3")
         missing = {"name": "m", "configuration": {"dataset_location": str(tmp_path / "none.csv")}}
         absent = await platform.client.post(f"{platform.project}/datasets", json=missing)
         assert absent.status_code == 404 and "not found" in absent.json()["detail"]
