@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from qcog_mock.client._admin import AdminClient
 from qcog_mock.client._base import Failed, Initializer, check, enveloped, is_error
 from qcog_mock.client._http import DictResponse, HttpClient
-from qcog_mock.client._project import ProjectClient, ProjectError
+from qcog_mock.client._project import STR_NOT_SUPPORTED, ProjectClient, ProjectError
 
 NO_RESOURCE_SELECTED = (
     "No {resource_name} selected. Select one with {select_method} or pass {arg_name}."
@@ -50,7 +50,9 @@ class ExperimentRunParameters(TypedDict, total=False):
 def _csv_text(dataset: Any) -> str:
     if hasattr(dataset, "to_csv"):
         return dataset.to_csv(index=False)
-    if isinstance(dataset, str | Path):  # a str is a path, as for the real client
+    if isinstance(dataset, str):
+        raise NotImplementedError(STR_NOT_SUPPORTED)
+    if isinstance(dataset, Path):
         path = Path(dataset)
         if not path.is_file():
             raise FileNotFoundError(f"No such file: {path}")
@@ -320,7 +322,11 @@ class ExperimentClient(Initializer):
         run_name: str | None = None,
         checkpoint_name: str | None = None,
     ) -> DictResponse:
-        path = await self._run_path(run_name)
+        try:
+            path = await self._run_path(run_name)
+        except Failed:
+            # The real client reads the run's ["response"] without checking for an error.
+            raise KeyError("response") from None
         run = check(await self.http_client.exec(path, "GET"))
         if run.get("status") != "completed":
             return {"warning": NOT_COMPLETED}
@@ -432,10 +438,11 @@ class ExperimentClient(Initializer):
         run_name: str | None = None,
         params: dict[str, Any] | None = None,
     ) -> DictResponse:
-        """Predictions for a DataFrame, a CSV path or CSV text, sent whole as ``dataset_file``."""
+        """Predictions for a DataFrame, a CSV file's ``Path`` or a file object, sent whole as
+        ``dataset_file``; a ``str`` is ``NotImplementedError``, as in the real client."""
         path = await self._deployment_path(run_name, deployment_name)
         try:
-            text = _csv_text(dataset)
+            text = _csv_text(dataset)  # a str raises, as in the real client
         except (OSError, TypeError, UnicodeDecodeError) as error:
             return {"error": str(error)}
         body = {"dataset_file": text, "params": params}

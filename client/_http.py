@@ -100,8 +100,20 @@ def envelope(response: httpx.Response) -> DictResponse:
     return {"response": body}
 
 
+class ClientConnectorError(ConnectionError):
+    """The server could not be reached. The real client lets aiohttp's error of this name (an
+    ``OSError``) escape; this one is a ``ConnectionError``, so ``except OSError`` catches both."""
+
+
+def _unreachable(url: str, error: httpx.HTTPError) -> Exception:
+    if isinstance(error, httpx.TimeoutException):  # aiohttp: asyncio's TimeoutError
+        return TimeoutError(f"No answer from {url} in time: {error}")
+    return ClientConnectorError(f"Cannot connect to host {url}: {type(error).__name__}: {error}")
+
+
 class HttpClient:
-    """One httpx client for a base URL and credentials; methods return envelopes."""
+    """One httpx client for a base URL and credentials; methods return envelopes. A server that
+    cannot be reached raises, as the real client does."""
 
     def __init__(
         self,
@@ -141,7 +153,7 @@ class HttpClient:
         try:
             response = await self._client.request(method, url, json=data, params=query or None)
         except httpx.HTTPError as error:
-            return {"error": f"Could not reach {url}: {type(error).__name__}: {error}"}
+            raise _unreachable(url, error) from error
         return envelope(response)
 
     async def upload_file(
@@ -153,7 +165,7 @@ class HttpClient:
         try:
             response = await self._client.post(url, params=query, files={"file": (name, stream)})
         except httpx.HTTPError as error:
-            return {"error": f"Could not reach {url}: {type(error).__name__}: {error}"}
+            raise _unreachable(url, error) from error
         return envelope(response)
 
     async def aclose(self) -> None:

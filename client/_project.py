@@ -16,14 +16,19 @@ class ProjectError(Exception):
     """A project-scoped call made with a key that has no project."""
 
 
+# The real client's message for a str where a Path or a file object is wanted.
+STR_NOT_SUPPORTED = "Loading from string is not supported"
+
+
 def _stream(file: Any) -> IO[bytes]:
-    """A readable byte stream from a path, a file object or a pandas DataFrame."""
-    if hasattr(file, "to_csv"):  # a DataFrame: CSV with a header and no index column
-        stream = io.BytesIO(file.to_csv(index=False).encode())
-        stream.name = "dataframe.csv"
-        return stream
-    if isinstance(file, str | Path):
-        path = Path(file)
+    """A readable byte stream from a ``Path`` or a file object, as the real client's
+    ``_file.load``: a ``str`` is ``NotImplementedError`` and anything else (a DataFrame among
+    them) ``ValueError``. ``qcogclient.qcog.adapters.load_dataframe`` turns a DataFrame into a
+    stream."""
+    if isinstance(file, str):
+        raise NotImplementedError(STR_NOT_SUPPORTED)
+    if isinstance(file, Path):
+        path = file
         if not path.is_file():
             raise FileNotFoundError(f"No such file: {path}")
         stream = io.BytesIO(path.read_bytes())
@@ -31,7 +36,7 @@ def _stream(file: Any) -> IO[bytes]:
         return stream
     if hasattr(file, "read"):
         return file
-    raise TypeError(f"Cannot upload a {type(file).__name__}: give a path, a file or a DataFrame.")
+    raise ValueError("Invalid file type")
 
 
 class ProjectClient(Initializer):
@@ -116,11 +121,11 @@ class ProjectClient(Initializer):
         override: bool = False,
         chunk_size: int = 256,
     ) -> DictResponse:
-        """Upload a CSV from a path, a file object or a DataFrame (written without its index)."""
+        """Upload a CSV from a ``Path`` or a file object (see ``_stream``)."""
+        stream = _stream(file)
         try:
             path = await self._project_path()
-            stream = _stream(file)
-        except (ProjectError, OSError, TypeError) as error:
+        except ProjectError as error:
             return {"error": str(error)}
         params = {
             "name": name,

@@ -27,6 +27,28 @@ from typing import Literal
 CompatMode = Literal["auto", "on", "off"]
 COMPAT_MODES: tuple[CompatMode, ...] = ("auto", "on", "off")
 NAMES = ("qcogclient", "qcog_types")
+# Where the stand-ins knowingly differ from the real packages; everything else a user's code can
+# observe matches them, bugs included. The README's Fidelity section quotes these lines, and
+# tests/fidelity runs one script through the stand-ins that shows each of them, and no other.
+KEPT_DIFFERENCES: dict[str, str] = {
+    "target": (
+        "qcog_types takes the guides' target= as targets= with a UserWarning; the real package "
+        "refuses it (targets Field required). So the guides run verbatim."
+    ),
+    "default-env": (
+        "with QCOG_ENV unset the client goes to http://localhost:8001/api; the real one goes to "
+        "its staging host, and a test would reach the internet."
+    ),
+    "connection-error": (
+        "an unreachable server raises qcog_mock.client.ClientConnectorError, a ConnectionError; "
+        "the real client raises aiohttp's class of that name, an OSError too (catch OSError)."
+    ),
+    "delete-run": (
+        "delete_experiment_run(run_name) deletes that run; the real one deletes the selected run "
+        "whatever the name, a bug no test should depend on."
+    ),
+}
+
 SHIM_ROOT = str(Path(__file__).resolve().parent)
 
 

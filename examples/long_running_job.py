@@ -34,6 +34,7 @@ from qcog_types.pytorch_models.hyperparameters import (
 )
 
 from qcog_mock.client import EmulatorClient, ExperimentClient, wait_for_run
+from qcog_mock.client.adapters import load_dataframe
 from qcog_mock.trainer.synthetic import synthetic_panel
 
 number_of_columns = 77
@@ -71,9 +72,14 @@ async def main() -> None:
     )
 
     frame = synthetic_panel(dates=100, assets=100, seed=0)  # 10,000 rows × 78 columns
-    uploaded = await client.project_client.upload_dataset(frame, "training-dat  ", override=True)
+    try:  # as the real client: a Path or a file object, and an unreachable server raises
+        uploaded = await client.project_client.upload_dataset(
+            load_dataframe(frame), "training-dat  ", override=True
+        )
+    except ConnectionError as error:
+        raise SystemExit(f"Is `qcog-mock serve` running? {error}") from None
     if "error" in uploaded:
-        raise SystemExit(f"Upload failed (is `qcog-mock serve` running?): {uploaded['error']}")
+        raise SystemExit(f"Upload failed: {uploaded['error']}")
 
     submitted = await client.run_experiment(
         "long-running-job",

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from qcog_mock.client import EmulatorClient, ExperimentClient, is_error, wait_for_run
+from qcog_mock.client.adapters import load_dataframe
 
 EXPERIMENT = "pytorch-models"
 
@@ -68,6 +69,8 @@ class Story:
             data = io.BytesIO(data)
         elif isinstance(data, str):
             data = Path(data)
+        elif hasattr(data, "to_csv"):  # the client takes a Path or a file, as the real one
+            data = load_dataframe(data)
         result = await self.client.project_client.upload_dataset(data, name, override=True)
         return _answer(f"upload dataset '{name}'", result)
 

@@ -18,6 +18,7 @@ from qcog_types.pytorch_models.hyperparameters import (
 )
 
 from qcog_mock.client import ExperimentClient, wait_for_run
+from qcog_mock.client.adapters import load_dataframe
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
 
 
@@ -70,7 +71,7 @@ async def test_dataset_management_flow(client: ExperimentClient, tmp_path: Path)
 @pytest.mark.torch
 async def test_training_run_flow_with_an_environment_name(client: ExperimentClient) -> None:
     frame = synthetic_panel(dates=2, assets=50, features=8, seed=4)
-    await client.project_client.upload_dataset(frame, "my-training-data")
+    await client.project_client.upload_dataset(load_dataframe(frame), "my-training-data")
 
     # mismatch 6: one guide picks an environment by name, another by instance; both exist.
     result = await client.run_experiment(
@@ -116,7 +117,7 @@ async def test_training_run_flow_with_an_environment_name(client: ExperimentClie
 @pytest.mark.torch
 async def test_deployment_and_inference_flows(client: ExperimentClient) -> None:
     frame = synthetic_panel(dates=2, assets=50, features=8, seed=4)
-    await client.project_client.upload_dataset(frame, "my-training-data")
+    await client.project_client.upload_dataset(load_dataframe(frame), "my-training-data")
     await client.run_experiment(
         "my-first-run",
         experiment_name="pytorch-models",

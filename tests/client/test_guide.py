@@ -20,6 +20,7 @@ import pytest
 
 from qcog_mock import compat
 from qcog_mock.client import ProjectClient, wait_for_run
+from qcog_mock.client.adapters import load_dataframe
 from qcog_mock.mockserver.platform import Platform
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
@@ -83,7 +84,7 @@ async def test_the_guide_runs_verbatim_and_its_job_uses_retries(prepared: Platfo
     # The environment: the guide's dataset, 77 feature columns + its target, uploaded by name.
     async with ProjectClient(api_key=KEY) as project:
         frame = synthetic_panel(dates=30, assets=100, seed=11)
-        uploaded = await project.upload_dataset(frame, "training-dat  ")
+        uploaded = await project.upload_dataset(load_dataframe(frame), "training-dat  ")
         assert "response" in uploaded, uploaded
 
     with pytest.warns(UserWarning, match=r"target= .* the real qcog_types refuses it"):

@@ -21,6 +21,7 @@ from qcog_types.pytorch_models.hyperparameters import (
 )
 
 from qcog_mock.client import AdminClient, ExperimentClient, ProjectClient
+from qcog_mock.client.adapters import load_dataframe
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
@@ -65,7 +66,7 @@ def hyperparameters(**overrides: Any) -> GeneralHSModelHyperparameters:
 async def submitted(transport: Any, name: str = "job", **parameters: Any) -> dict[str, Any]:
     async with client(transport) as experiments:
         frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
-        await experiments.project_client.upload_dataset(frame, "data")
+        await experiments.project_client.upload_dataset(load_dataframe(frame), "data")
         return await experiments.run_experiment(
             name, experiment_name="pytorch-models", dataset_name="data", instance="cpu",
             parameters={"hyperparameters": hyperparameters(), **parameters},
@@ -168,27 +169,82 @@ async def test_deployment__create_deployment_takes_deployment_name_not_name(
             await experiments.create_deployment(name="my-model", run_name="job")  # type: ignore[call-arg]
 
 
+async def test_dataset_management__upload_takes_a_path_or_a_file_and_refuses_str_or_dataframe(
+    transport: Any, tmp_path: Path
+) -> None:
+    # As the newest public client: _file.load passes file objects, reads a Path, refuses a str;
+    # the page's adapters turn a CSV path or a DataFrame into the stream it takes.
+    from qcogclient.qcog.adapters import load_csv
+    from qcogclient.qcog.adapters import load_dataframe as adapt
+
+    frame = synthetic_panel(dates=1, assets=5, features=4, seed=2)
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    async with client(transport) as experiments:
+        project = experiments.project_client
+        with pytest.raises(NotImplementedError, match=r"^Loading from string is not supported$"):
+            await project.upload_dataset(str(path), "as-str")
+        with pytest.raises(ValueError, match=r"^Invalid file type$"):
+            await project.upload_dataset(frame, "as-frame")
+        rows = [(await project.upload_dataset(path, "as-path"))["response"]["number_of_rows"]]
+        with path.open("rb") as handle:
+            rows.append(
+                (await project.upload_dataset(handle, "as-file"))["response"]["number_of_rows"]
+            )
+        loaded = load_csv(path)
+        assert (loaded["number_of_rows"], loaded["number_of_columns"]) == (6, 5)  # header counts
+        for name, stream in [("via-load-csv", loaded["file"]), ("via-frame", adapt(frame))]:
+            rows.append((await project.upload_dataset(stream, name))["response"]["number_of_rows"])
+    assert rows == [5, 5, 5, 5]
+
+
+def test_client__qcogclient_qcog_has_adapters_and_no_models() -> None:
+    from qcogclient.qcog import adapters
+
+    assert callable(adapters.load_csv) and callable(adapters.load_dataframe)
+    # One guide imports the models from here; the real package has no such module.
+    with pytest.raises(ModuleNotFoundError, match=r"qcogclient\.qcog\.models"):
+        import qcogclient.qcog.models  # noqa: F401
+
+
 @pytest.mark.torch
-async def test_inference__a_str_is_a_path_for_upload_and_sync_inference(
+async def test_inference__sync_inference_refuses_a_str_and_takes_a_path_or_a_frame(
     transport: Any, tmp_path: Path
 ) -> None:
     await submitted(transport, "job")
     inputs = synthetic_panel(dates=1, assets=5, features=4, seed=2).drop(columns=[TARGET])
-    csv_text = inputs.to_csv(index=False)
     path = tmp_path / "inputs.csv"
-    path.write_text(csv_text)
+    inputs.to_csv(path, index=False)
     async with client(transport) as experiments, raw(transport) as http:
         await http.post("/_emulator/clock/advance", json={"seconds": 3600})
-        upload = await experiments.project_client.upload_dataset(csv_text, "as-text")
-        assert "error" in upload  # a str is a path, never CSV text (this one is no file)
-        assert "response" in await experiments.project_client.upload_dataset(str(path), "as-path")
         await experiments.create_deployment(
             "d", run_name="job", criterion={"metric": "loss", "value": "smallest"}
         )
-        as_text = await experiments.sync_inference(csv_text, deployment_name="d", run_name="job")
-        assert "error" in as_text and "response" not in as_text
-        as_path = await experiments.sync_inference(str(path), deployment_name="d", run_name="job")
-        assert len(as_path["response"]["predictions"]) == 5
+        with pytest.raises(NotImplementedError, match=r"^Loading from string is not supported$"):
+            await experiments.sync_inference(str(path), deployment_name="d", run_name="job")
+        as_path = await experiments.sync_inference(path, deployment_name="d", run_name="job")
+        as_frame = await experiments.sync_inference(inputs, deployment_name="d", run_name="job")
+    assert as_path["response"]["predictions"] == as_frame["response"]["predictions"]
+    assert len(as_path["response"]["predictions"]) == 5
+
+
+async def test_deployment__deploy_checkpoint_on_a_missing_run_is_a_key_error(
+    transport: Any,
+) -> None:
+    # The real client reads the run's ["response"] without checking for an error.
+    async with client(transport) as experiments:
+        with pytest.raises(KeyError, match=r"^'response'$"):
+            await experiments.deploy_checkpoint("d", run_name="no-such-run")
+
+
+async def test_client__an_unreachable_server_raises() -> None:
+    # The real client lets aiohttp's ClientConnectorError (an OSError) escape.
+    unreachable = ExperimentClient(api_key=KEY, base_url="http://127.0.0.1:9/api")
+    async with unreachable:
+        with pytest.raises(
+            ConnectionError, match=r"^Cannot connect to host http://127\.0\.0\.1:9/"
+        ):
+            await unreachable.project_client.whoami()
 
 
 # Admin operations ------------------------------------------------------------------------------
@@ -334,6 +390,63 @@ async def test_dataset_management__with_an_s3_root_the_documented_example_runs_o
     assert missing.json()["detail"] == "S3 object with location 's3://my-bucket/no.csv' not found"
 
 
+# The differences kept on purpose ----------------------------------------------------------------
+
+
+async def observed_differences(transport: Any) -> set[str]:
+    """One script through the stand-ins: each kept difference it can see, by its key."""
+    import os
+    import warnings
+
+    from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparameters as Model
+    from qcogclient import ExperimentClient as StandIn
+    from qcogclient.qcog.adapters import load_dataframe as adapt
+
+    seen = set()
+    data = {k: v for k, v in hyperparameters().model_dump().items() if k != "targets"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if Model(**data, target=TARGET).targets == TARGET and caught:
+            seen.add("target")
+    saved = os.environ.pop("QCOG_ENV", None)
+    try:
+        async with StandIn(api_key=KEY) as default:
+            if default.http_client.base_url == "http://localhost:8001/api":
+                seen.add("default-env")
+    finally:
+        if saved is not None:
+            os.environ["QCOG_ENV"] = saved
+    try:
+        async with StandIn(api_key=KEY, base_url="http://127.0.0.1:9/api") as unreachable:
+            await unreachable.project_client.whoami()
+    except ConnectionError as error:
+        if type(error).__module__.startswith("qcog_mock"):
+            seen.add("connection-error")
+    async with StandIn(api_key=KEY, base_url=API, transport=transport) as experiments:
+        frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
+        await experiments.project_client.upload_dataset(adapt(frame), "data")
+        for name in ("first", "second"):
+            await experiments.run_experiment(
+                name, experiment_name="pytorch-models", dataset_name="data", instance="cpu",
+                parameters={"hyperparameters": hyperparameters()},
+            )  # fmt: skip
+        await experiments.select_experiment_run(experiment_run_name="first")
+        await experiments.delete_experiment_run("second")
+        still = (await experiments.get_experiment_runs())["response"]
+        if [run["name"] for run in still] == ["first"]:  # the real one would delete "first"
+            seen.add("delete-run")
+    return seen
+
+
+async def test_fidelity__the_kept_differences_are_exactly_the_listed_ones(transport: Any) -> None:
+    from qcog_mock.compat import KEPT_DIFFERENCES
+
+    assert await observed_differences(transport) == set(KEPT_DIFFERENCES)
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    for key, text in KEPT_DIFFERENCES.items():
+        assert f"`{key}`: {text}" in readme, f"README's Fidelity section lacks {key!r}"
+
+
 # Support ------------------------------------------------------------------------------------
 
 
@@ -377,7 +490,7 @@ async def test_pytorch_models__what_torch_refuses_fails_at_once_without_retries(
 ) -> None:
     async with client(transport) as experiments, raw(transport) as http:
         frame = synthetic_panel(dates=1, assets=60, features=4, seed=1)
-        await experiments.project_client.upload_dataset(frame, "data")
+        await experiments.project_client.upload_dataset(load_dataframe(frame), "data")
         await experiments.run_experiment(
             "job", experiment_name="pytorch-models", dataset_name="data", instance="cpu",
             parameters={"hyperparameters": hyperparameters(**overrides), "retries": 3},
@@ -441,7 +554,7 @@ async def trained(transport: Any, hyperparameters: Any, **submission: Any) -> di
     async with client(transport) as experiments, raw(transport) as http:
         frame = synthetic_panel(dates=3, assets=100, seed=0)
         assert frame.shape[1] == 78
-        await experiments.project_client.upload_dataset(frame, "training-data")
+        await experiments.project_client.upload_dataset(load_dataframe(frame), "training-data")
         submission = {"instance": "cpu", **submission}
         started = await experiments.run_experiment(
             "example", experiment_name="pytorch-models", dataset_name="training-data",
@@ -523,7 +636,7 @@ async def test_training_runs__a_gpu_run_trains_on_the_cpu_and_says_so(
     resources = {k: v for k, v in submission.items() if k == "gpu_type"}
     async with client(transport) as experiments, raw(transport) as http:
         await experiments.project_client.upload_dataset(
-            synthetic_panel(dates=1, assets=60, features=4, seed=1), "data"
+            load_dataframe(synthetic_panel(dates=1, assets=60, features=4, seed=1)), "data"
         )
         await experiments.run_experiment(
             "job", experiment_name="pytorch-models", dataset_name="data",
@@ -551,7 +664,7 @@ async def test_pytorch_models__a_device_the_instance_lacks_still_fails(
 ) -> None:
     async with client(transport) as experiments, raw(transport) as http:
         await experiments.project_client.upload_dataset(
-            synthetic_panel(dates=1, assets=60, features=4, seed=1), "data"
+            load_dataframe(synthetic_panel(dates=1, assets=60, features=4, seed=1)), "data"
         )
         await experiments.run_experiment(
             "job", experiment_name="pytorch-models", dataset_name="data",
@@ -563,19 +676,12 @@ async def test_pytorch_models__a_device_the_instance_lacks_still_fails(
     assert run["notes"] is None
 
 
-def test_pytorch_models__the_models_import_from_both_documented_paths() -> None:
-    from qcogclient.qcog import models
-
-    assert models.GeneralHSModelHyperparameters is GeneralHSModelHyperparameters
-    assert models.OptimizerConfig is OptimizerConfig
-
-
 async def test_dataset_management__the_documented_chunk_size_is_accepted(transport: Any) -> None:
     frame = synthetic_panel(dates=1, assets=20, seed=3)
     async with client(transport) as experiments:
         # The docs' value: MB multiplied by 1 MiB again by the client (§12 #5): advisory only.
         uploaded = await experiments.project_client.upload_dataset(
-            frame, "chunked", chunk_size=1024 * 1024 * 128
+            load_dataframe(frame), "chunked", chunk_size=1024 * 1024 * 128
         )
     assert uploaded["response"]["number_of_rows"] == 20
 

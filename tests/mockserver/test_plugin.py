@@ -13,6 +13,7 @@ import pytest
 from qcog_types.pytorch_models.hyperparameters import GeneralHSModelHyperparameters
 
 from qcog_mock import mockserver
+from qcog_mock.client.adapters import load_dataframe
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import (
     assert_attempts,
@@ -75,7 +76,9 @@ async def test_the_socket_platform_is_real_and_reset_per_test_1(qcog_socket_plat
         from qcog_mock.trainer.synthetic import synthetic_panel
 
         frame = synthetic_panel(dates=1, assets=20, features=3)
-        assert "response" in await client.project_client.upload_dataset(frame, "left-behind")
+        assert "response" in await client.project_client.upload_dataset(
+            load_dataframe(frame), "left-behind"
+        )
 
 
 async def test_the_socket_platform_is_real_and_reset_per_test_2(qcog_socket_platform) -> None:
