@@ -130,6 +130,8 @@ async def show_run(server: EmulatorClient, args: argparse.Namespace) -> None:
         print(json.dumps({"run": run, "events": events}, indent=2))
         return
     print(printable(run_summary(run)))
+    for note in run.get("notes") or []:
+        print(printable(f"  note: {note}"))
     attempts = run.get("attempts") or []
     if attempts:
         header = f"{'attempt':<8} {'outcome':<10} {'epochs':>9}  {'started':<20}  {'ended':<20}"

@@ -122,6 +122,19 @@ def test_run_shows_each_attempt_and_rounded_losses(
     assert "None" not in out
 
 
+def test_run_shows_the_runs_notes(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    async def on_a_t4() -> None:
+        async with Story.connect(f"{server}/api", KEY) as story:
+            await story.upload("data", dataset_csv())
+            parameters = {"hyperparameters": hyperparameters(), "gpu_type": "T4"}
+            await story.submit("on-t4", "data", parameters)
+
+    asyncio.run(on_a_t4())
+    code, out, _ = console(capsys, "run", "on-t4", "--url", server, "--api-key", KEY)
+    note = "trained on CPU: the emulator has no GPU; the platform would use the T4"
+    assert code == 0 and out.splitlines()[1] == f"  note: {note}", out
+
+
 def test_an_advance_in_auto_mode_moves_the_clock(capsys: pytest.CaptureFixture[str]) -> None:
     with QcogPlatform.socket(Settings(api_key=KEY, clock="auto")) as started:
         url = started.base_url.removesuffix("/api")

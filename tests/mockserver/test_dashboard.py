@@ -244,6 +244,15 @@ async def test_cross_origin_posts_are_refused(platform: Platform, origin: str) -
     assert same.status_code == 303
 
 
+async def test_a_run_page_shows_the_runs_notes(platform: Platform) -> None:
+    dataset = await platform.dataset_id()
+    parameters = {"hyperparameters": hyperparameters(), "gpu_type": "T4"}
+    run = await platform.story.submit("on-t4", dataset_id=dataset, parameters=parameters)
+    page = (await (await signed_in(platform)).get(f"{UI}/runs/{run['id']}")).text
+    note = "trained on CPU: the emulator has no GPU; the platform would use the T4"
+    assert f'<p class="notice">{note}</p>' in page
+
+
 async def test_an_unknown_run_is_a_clear_404(platform: Platform) -> None:
     answer = await (await signed_in(platform)).get(f"{UI}/runs/nope")
     assert answer.status_code == 404 and "nope" in answer.json()["detail"]
