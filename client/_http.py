@@ -111,6 +111,13 @@ def _unreachable(url: str, error: httpx.HTTPError) -> Exception:
     return ClientConnectorError(f"Cannot connect to host {url}: {type(error).__name__}: {error}")
 
 
+def _trace(response: httpx.Response) -> None:
+    """``QCOG_DEBUG=1``: the answer's trace id under the real client's banner, for support."""
+    if os.environ.get("QCOG_DEBUG") == "1":
+        print("--- SENTRY TRACE ---")
+        print(response.headers.get("X-Trace-Id"))
+
+
 class HttpClient:
     """One httpx client for a base URL and credentials; methods return envelopes. A server that
     cannot be reached raises, as the real client does."""
@@ -154,6 +161,7 @@ class HttpClient:
             response = await self._client.request(method, url, json=data, params=query or None)
         except httpx.HTTPError as error:
             raise _unreachable(url, error) from error
+        _trace(response)
         return envelope(response)
 
     async def upload_file(
@@ -166,6 +174,7 @@ class HttpClient:
             response = await self._client.post(url, params=query, files={"file": (name, stream)})
         except httpx.HTTPError as error:
             raise _unreachable(url, error) from error
+        _trace(response)
         return envelope(response)
 
     async def aclose(self) -> None:

@@ -465,6 +465,16 @@ async def test_support__every_answer_carries_a_fresh_trace_id(transport: Any) ->
     assert len(set(ids)) == len(ids) and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
+async def test_support__qcog_debug_prints_the_trace_id_under_the_banner(
+    transport: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QCOG_DEBUG", "1")
+    async with client(transport) as experiments:
+        await experiments.project_client.whoami()
+    banner, trace = capsys.readouterr().out.splitlines()[-2:]
+    assert banner == "--- SENTRY TRACE ---" and len(trace) == 32 and int(trace, 16) >= 0
+
+
 # pytorch-models: params go to torch unchanged ------------------------------------------------
 
 
