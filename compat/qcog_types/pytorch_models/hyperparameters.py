@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import BaseModel, model_validator
 
 from qcog_mock.trainer import hyperparameters as _exact
 from qcog_mock.trainer.hyperparameters import (
@@ -31,29 +31,24 @@ TARGET_WARNING = (
 )
 
 
-def _guides_target(data: Any) -> Any:
-    if isinstance(data, dict) and "target" in data and "targets" not in data:
-        warnings.warn(TARGET_WARNING, UserWarning, stacklevel=4)
-        data = {**data, "targets": data["target"]}
-    return data
+class _GuidesTarget(BaseModel):
+    """Takes the guides' ``target=`` as ``targets=``, warning that the real package would not."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_guides_target(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "target" in data and "targets" not in data:
+            warnings.warn(TARGET_WARNING, UserWarning, stacklevel=3)
+            data = {**data, "targets": data["target"]}
+        return data
 
 
-class GeneralHSModelHyperparameters(_exact.GeneralHSModelHyperparameters):
+class GeneralHSModelHyperparameters(_GuidesTarget, _exact.GeneralHSModelHyperparameters):
     __doc__ = _exact.GeneralHSModelHyperparameters.__doc__
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_guides_target(cls, data: Any) -> Any:
-        return _guides_target(data)
 
-
-class PauliHSModelHyperparameters(_exact.PauliHSModelHyperparameters):
+class PauliHSModelHyperparameters(_GuidesTarget, _exact.PauliHSModelHyperparameters):
     __doc__ = _exact.PauliHSModelHyperparameters.__doc__
-
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_guides_target(cls, data: Any) -> Any:
-        return _guides_target(data)
 
 
 SupportedHyperparameters = GeneralHSModelHyperparameters | PauliHSModelHyperparameters
