@@ -309,6 +309,35 @@ async def test_dataset_management__an_s3_reference_is_stored_and_a_run_on_it_fai
     assert SECRET not in str(created)
 
 
+@pytest.mark.torch
+async def test_dataset_management__a_batch_inference_from_s3_without_access_says_why(
+    transport: Any,
+) -> None:
+    await submitted(transport, "job")
+    async with client(transport) as experiments, raw(transport) as http:
+        await experiments.project_client.create_dataset(
+            name="from-s3", dataset_location="s3://my-bucket/inputs.csv", credentials=None
+        )
+        await http.post("/_emulator/clock/advance", json={"seconds": 3600})
+        deployed = await experiments.create_deployment(
+            "d", run_name="job", criterion={"metric": "loss", "value": "smallest"}
+        )
+        project = (await http.get("/api/v1/whoami")).json()["project_id"]
+        run_id = deployed["response"]["run_id"]
+        inferences = (
+            f"/api/v1/projects/{project}/experiment_runs/{run_id}"
+            f"/deployments/{deployed['response']['id']}/inferences"
+        )
+        by_url = await http.post(inferences, json={"dataset_path": "s3://my-bucket/x.csv"})
+        by_name = await http.post(inferences, json={"dataset_path": "from-s3"})
+    no_access = "the emulator has no S3 access: upload the file, or serve with --s3-root DIR."
+    assert (by_url.status_code, by_url.json()["detail"]) == (400, f"dataset_path: {no_access}")
+    assert (by_name.status_code, by_name.json()["detail"]) == (
+        400,
+        f"dataset_path: dataset 'from-s3' is at s3://my-bucket/inputs.csv: {no_access}",
+    )
+
+
 @pytest.mark.parametrize(
     ("location", "status", "detail"),
     [
