@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
@@ -47,6 +47,18 @@ TAGS = (
 )
 
 
+def with_header(send: Send, name: str, value: Callable[[], str]) -> Send:
+    """``send``, adding ``name: value()`` to the response as it starts."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            header = (name.encode(), value().encode())
+            message["headers"] = [*message.get("headers", []), header]
+        await send(message)
+
+    return sending
+
+
 class SimulatedTimeHeader:
     """Adds the simulated time to every HTTP response."""
 
@@ -58,14 +70,10 @@ class SimulatedTimeHeader:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.app(scope, receive, with_header(send, TIME_HEADER, self._now))
 
-        async def send_with_time(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                now = isoformat(self.platform.clock.now()).encode()
-                message["headers"] = [*message.get("headers", []), (TIME_HEADER.encode(), now)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_time)
+    def _now(self) -> str:  # read as the answer starts, after the request's work
+        return isoformat(self.platform.clock.now())
 
 
 TRACE_HEADER = "X-Trace-Id"
@@ -73,7 +81,8 @@ TRACE_HEADER = "X-Trace-Id"
 
 class TraceId:
     """A fresh id on every answer, as the platform's (its client prints it under QCOG_DEBUG=1);
-    an unexpected error's log line carries it too. Outermost: rejected requests get one."""
+    an unexpected error's log line carries it too. Outermost: rejected requests get one (a 500
+    leaves by Starlette's error middleware, around this one: ``unexpected`` adds it there)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,15 +93,7 @@ class TraceId:
             return
         trace_id = uuid.uuid4().hex
         scope.setdefault("state", {})["trace_id"] = trace_id
-
-        async def send_with_trace(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if not any(name.lower() == b"x-trace-id" for name, _ in headers):
-                    message["headers"] = [*headers, (TRACE_HEADER.encode(), trace_id.encode())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_trace)
+        await self.app(scope, receive, with_header(send, TRACE_HEADER, lambda: trace_id))
 
 
 # How callers authenticate, declared so that /docs offers Authorize: the key in the platform's

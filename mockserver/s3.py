@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qcog_mock.mockserver.errors import Forbidden, Invalid, NotFound
+
+if TYPE_CHECKING:
+    from qcog_mock.mockserver.documents import Dataset
 
 # S3's bucket naming rules, the common part: 3–63 lowercase letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 NO_ACCESS = "the emulator has no S3 access: upload the file, or serve with --s3-root DIR"
+
+
+def no_access(dataset: Dataset) -> str:
+    """Why a run or an inference cannot read ``dataset``, an S3 reference."""
+    location = dataset.configuration.get("dataset_location")
+    return f"dataset '{dataset.name}' is at {location}: {NO_ACCESS}"
 
 
 def is_s3(location: str) -> bool:

@@ -273,8 +273,7 @@ class Engine:
         folder = self.files.make_attempt_folder(run.id, number, generation)
         dataset = self.records.datasets.get(run.dataset_id)
         if dataset is not None and not dataset.readable:
-            location = dataset.configuration.get("dataset_location")
-            raise CannotStart(f"dataset '{dataset.name}' is at {location}: {s3.NO_ACCESS}")
+            raise CannotStart(s3.no_access(dataset))
         return AttemptJob(
             run_id=run.id,
             number=number,

@@ -60,16 +60,11 @@ class Datasets:
             raise Invalid(f"{field}: required (s3://bucket/key, a local path or a file:// URL).")
         if str(configuration.get("dataset_format", "csv")).lower() != "csv":
             raise Invalid("configuration.dataset_format: only 'csv' is supported.")
-        s3_root = self.shared.settings.s3_root
-        if s3.is_s3(location) and s3_root is None:
+        if s3.is_s3(location) and self.shared.settings.s3_root is None:
             s3.parse(location, field)
             self.shared.replaceable(self.datasets, "Dataset", project_id, name, body.override)
             return self._reference(project_id, name, body, configuration, credentials)
-        if s3.is_s3(location):
-            assert s3_root is not None
-            source = s3.local_object(s3_root, location, field)
-        else:
-            source = self.shared.local_file(location, field)
+        source = self.shared.local_file(location, field)
         self.shared.replaceable(self.datasets, "Dataset", project_id, name, body.override)
         with source.open("rb") as stream:
             dataset = self._receive(

@@ -181,22 +181,12 @@ class Deployments:
         dataset = datasets.find(dataset_path, project_id) or datasets.get(dataset_path)
         if dataset is not None and dataset.project_id == project_id:
             if not dataset.readable:
-                location = dataset.configuration.get("dataset_location")
-                raise BadRequest(f"dataset_path: dataset '{dataset.name}' is at {location}: "
-                                 f"{s3.NO_ACCESS}.")  # fmt: skip
+                raise BadRequest(f"dataset_path: {s3.no_access(dataset)}.")
             text = read_text(self.shared.files.dataset(dataset.id), "dataset_path")
             result = self.infer(project_id, run_id, deployment_id, text)
             result.dataset = dataset.name
             return result
-        s3_root = self.shared.settings.s3_root
-        if s3.is_s3(dataset_path) and s3_root is None:
-            s3.parse(dataset_path, "dataset_path")
-            raise BadRequest(f"dataset_path: {s3.NO_ACCESS}.")
-        if s3.is_s3(dataset_path):
-            assert s3_root is not None
-            path = s3.local_object(s3_root, dataset_path, "dataset_path")
-        else:
-            path = self.shared.local_file(dataset_path, "dataset_path")
+        path = self.shared.local_file(dataset_path, "dataset_path")
         result = self.infer(project_id, run_id, deployment_id, read_text(path, "dataset_path"))
         result.dataset = dataset_path
         return result

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qcog_mock.mockserver import s3
 from qcog_mock.mockserver.clock import SimulatedClock, isoformat
-from qcog_mock.mockserver.errors import Conflict, Forbidden, Invalid, NotFound
+from qcog_mock.mockserver.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from qcog_mock.mockserver.files import Files
 from qcog_mock.mockserver.records import Collection, D, Records
 from qcog_mock.mockserver.settings import Settings
@@ -68,11 +69,17 @@ class Shared:
         return found
 
     def local_file(self, location: str, field: str) -> Path:
-        """A file of the host that a caller may name: inside a folder the operator allowed.
+        """A file of the host that a caller may name: inside a folder the operator allowed, or
+        an ``s3://`` object under ``--s3-root``.
 
         The refusal is the same whether or not the file exists, and no message shows more of
         the host than the caller wrote.
         """
+        if s3.is_s3(location):
+            if self.settings.s3_root is None:
+                s3.parse(location, field)
+                raise BadRequest(f"{field}: {s3.NO_ACCESS}.")
+            return s3.local_object(self.settings.s3_root, location, field)
         hint = (
             "upload the file instead (ProjectClient.upload_dataset), or have the server started "
             "with qcog-mock serve --dataset-root DIR"
