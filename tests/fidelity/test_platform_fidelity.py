@@ -353,6 +353,8 @@ async def test_dataset_management__a_malformed_s3_url_is_refused_naming_the_fiel
         project = (await http.get("/api/v1/whoami")).json()["project_id"]
         body = {"name": "x", "configuration": {"dataset_location": location}}
         answer = await http.post(f"/api/v1/projects/{project}/datasets", json=body)
+        stored = (await http.get(f"/api/v1/projects/{project}/datasets")).json()
+    assert stored == []  # refused before anything is stored
     assert answer.status_code == status
     assert answer.json()["detail"].startswith(f"configuration.dataset_location: '{location}' ")
     assert detail in answer.json()["detail"]
