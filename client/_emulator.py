@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -88,6 +89,13 @@ class EmulatorClient:
         return cls(http.base_url, transport=http.transport, credentials=http.credentials)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
+        result = envelope(response)  # the one error path of every client
+        if response.status_code >= 400 or is_error(result):
+            raise EmulatorError(response.status_code, result.get("error"), f"{method} {path}")
+        return result["response"]
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, path, **kwargs)
         except (httpx.HTTPError, httpx.InvalidURL) as error:
@@ -96,10 +104,22 @@ class EmulatorClient:
             ) from None
         if self._on_time is not None and (now := response.headers.get(TIME_HEADER)):
             self._on_time(now)
-        result = envelope(response)  # the one error path of every client
-        if response.status_code >= 400 or is_error(result):
-            raise EmulatorError(response.status_code, result.get("error"), f"{method} {path}")
-        return result["response"]
+        return response
+
+    async def save_state(self, destination: str | Path) -> Path:
+        """The server's whole state as one archive at ``destination`` (written whole or not
+        at all): what ``serve --state`` and the pytest marker's ``state=`` start from."""
+        response = await self._request("GET", "/_emulator/state")
+        if response.status_code >= 400:
+            result = envelope(response)
+            raise EmulatorError(response.status_code, result.get("error"), "GET /_emulator/state")
+        destination = Path(destination)
+        partial = destination.with_name(f".{destination.name}.partial")
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=0o600)  # key digests and the webhook secret: the owner's alone
+        partial.write_bytes(response.content)
+        partial.replace(destination)
+        return destination
 
     async def available(self) -> bool:
         """Whether the server has the control plane (a real platform does not)."""

@@ -33,10 +33,13 @@ class Files:
     def dataset(self, dataset_id: str) -> Path:
         return self.root / "datasets" / f"{dataset_id}.csv"
 
+    def credentials(self, dataset_id: str) -> Path:
+        return self.root / "datasets" / f"{dataset_id}.credentials.json"
+
     def keep_credentials(self, dataset_id: str, credentials: dict[str, Any]) -> None:
         """An S3 dataset's credentials: kept beside its data (owner-only), never in a document,
         so that no answer can show them."""
-        path = self.root / "datasets" / f"{dataset_id}.credentials.json"
+        path = self.credentials(dataset_id)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as stream:
             json.dump(credentials, stream)

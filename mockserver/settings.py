@@ -70,6 +70,14 @@ class Settings:
     # deployed one. A 10,000-epoch run of a large model would otherwise fill the disk.
     keep_checkpoints: int = 100
     executor: str = "local"  # or dask://HOST:PORT
+    # Where a new emulator starts (a data dir that holds a state goes on from it): a seed file
+    # (``seeding.py``) or a state archive (``state.py``); neither: the defaults.
+    seed_file: Path | None = None
+    state_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed_file is not None and self.state_file is not None:
+            raise ValueError("start from a seed file or from a state archive, not both")
 
     @property
     def default_credentials(self) -> list[str]:

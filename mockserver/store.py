@@ -130,6 +130,30 @@ class Store:
         with self._lock:
             self._db.close()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held, no other thread reads or writes the store (a snapshot's one moment)."""
+        return self._lock
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the whole database into a new file."""
+        with self._lock:
+            copy = sqlite3.connect(path)
+            try:
+                self._db.backup(copy)
+            finally:
+                copy.close()
+
+    def replace_with(self, path: Path) -> None:
+        """This database's whole content replaced by that of the database file at ``path``."""
+        with self._lock:
+            source = sqlite3.connect(path)
+            try:
+                source.backup(self._db)
+            finally:
+                source.close()
+            self._db.executescript(_SCHEMA)  # an archive of an older layout gains what is new
+
     def clear(self) -> None:
         with self.transaction() as db:
             for table in ("resources", "checkpoints", "epochs", "events", "settings", "deliveries"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
 from qcog_mock.mockserver import schemas
 from qcog_mock.mockserver.api.deps import PlatformDep, number, optional, require_admin
@@ -59,11 +62,35 @@ def set_mode(body: schemas.ClockModeUpdate, platform: PlatformDep) -> schemas.Cl
 @router.post(
     "/reset",
     response_model=schemas.Reset,
-    description="Back to the seed state: resources, files, timeline, clock.",
+    description=(
+        "Back to where the server started (its --seed file's or --state archive's state, else "
+        "the defaults): resources, files, timeline, clock."
+    ),
 )
 def reset(platform: PlatformDep) -> schemas.Reset:
     platform.reset()
     return schemas.Reset(reset=True, clock=platform.control.clock_state())
+
+
+@router.get(
+    "/state",
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}}},
+    description=(
+        "The whole state as one archive (database, datasets, checkpoints, clock, webhook "
+        "secret): what qcog-mock state save writes, and serve --state starts from."
+    ),
+)
+def save_state(platform: PlatformDep) -> Response:
+    with tempfile.TemporaryDirectory(prefix="qcog-mock-state-") as folder:
+        archive = Path(folder) / "state.tar.gz"
+        platform.save_state(archive)
+        content = archive.read_bytes()
+    return Response(
+        content,
+        media_type="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="qcog-mock-state.tar.gz"'},
+    )
 
 
 @router.get("/events", response_model=list[schemas.Event])

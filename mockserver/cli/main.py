@@ -6,6 +6,8 @@ qcog-mock listen --secret whsec_… [--port 8080]
 qcog-mock scenario list|run [PATHS] [--mode in-process|socket|both]
 qcog-mock serve [--host 127.0.0.1] [--port 8001] [--clock auto|manual|realtime] [--speed 60]
                 [--epoch-seconds S] [--data-dir ./.qcog-mock] [--start-time ISO|now] [--workers N]
+                [--seed FILE.toml | --state FILE.tar.gz]
+qcog-mock state save FILE [--url URL | --data-dir DIR] | show FILE
 qcog-mock runs [--watch] | run NAME | clock [show|advance 4d|to ISO|mode M] | deliveries [--run N]
                 [--url http://127.0.0.1:8001] [--api-key KEY] [--json]      (a running server)
 """
@@ -26,6 +28,7 @@ from qcog_mock.compat import COMPAT_MODES, pythonpath_for
 from qcog_mock.mockserver.cli.console import COMMANDS, add_commands, run_command
 from qcog_mock.mockserver.cli.scenario import scenarios
 from qcog_mock.mockserver.cli.serve import MIB, end_process, serve
+from qcog_mock.mockserver.cli.state import add_state_command, state_command
 from qcog_mock.mockserver.clock import (
     CLOCK_MODES,
     DEFAULT_START,
@@ -122,6 +125,21 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(".qcog-mock"),
         help="where the database, datasets and checkpoints are kept (one server at a time)",
+    )
+    start = serve.add_mutually_exclusive_group()
+    start.add_argument(
+        "--seed",
+        type=Path,
+        metavar="FILE",
+        help="a new data dir starts from this seed file (TOML: projects, users and keys, "
+        "datasets, runs, deployments), applied before the first request is answered",
+    )
+    start.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="a new data dir starts from this archive (qcog-mock state save); the file is "
+        "only read",
     )
     serve.add_argument(
         "--start-time",
@@ -252,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS…]")
     add_commands(commands)
+    add_state_command(commands)
     demo = commands.add_parser("demo", help="the long-running-jobs guide's job, offline")
     demo.add_argument("--rows", type=int, default=20_000, help="rows of the synthetic dataset")
     demo.add_argument("--epochs", type=int, default=100, help="epochs the job trains")
@@ -323,6 +342,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(run_command(args))
     elif args.command == "exec":
         run_with_compat(args)
+    elif args.command == "state":
+        raise SystemExit(state_command(args))
     elif args.command == "scenario":
         raise SystemExit(scenarios(args))
     elif args.command == "demo":

@@ -21,7 +21,9 @@ def serve(args: argparse.Namespace) -> None:
     from qcog_mock.mockserver.api.edge import http_protocol
     from qcog_mock.mockserver.app import create_app
     from qcog_mock.mockserver.dashboard.pages import login_url
-    from qcog_mock.mockserver.platform import DataDirInUse
+    from qcog_mock.mockserver.platform import DataDirInUse, OtherStartingPoint
+    from qcog_mock.mockserver.seeding import SeedError
+    from qcog_mock.mockserver.state import StateError
 
     settings = Settings.from_environment(
         data_dir=args.data_dir,
@@ -46,9 +48,12 @@ def serve(args: argparse.Namespace) -> None:
         worker_wall_seconds=args.worker_timeout,
         keep_checkpoints=args.keep_checkpoints,
         worker_threads=args.torch_threads,
+        seed_file=args.seed,
+        state_file=args.state,
     )
     check_exposure(args.host, settings, args.allow_default_credentials)
     check_port(args.host, args.port, "serve")
+    check_starting_point(args)
     raise_open_files_limit()
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves. Training happens in workers;
@@ -57,7 +62,7 @@ def serve(args: argparse.Namespace) -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
     try:
         app = create_app(settings=settings)
-    except DataDirInUse as error:
+    except (DataDirInUse, OtherStartingPoint, SeedError, StateError) as error:
         raise SystemExit(f"qcog-mock serve: {error}") from None
     backend = app.state.platform
     for key in backend.revoked_keys:
@@ -73,6 +78,8 @@ def serve(args: argparse.Namespace) -> None:
         f"data: {args.data_dir.resolve()}",
         flush=True,
     )
+    if origin := backend.store.setting("origin"):
+        print(f"  started from the {origin['kind']} {origin['path']}", flush=True)
     print(f"  API key: {settings.api_key}   (export QCOG_API_KEY={settings.api_key})", flush=True)
     print(f"  webhook secret: {backend.webhooks.secret}", flush=True)
     print(f"  docs: http://{args.host}:{args.port}/docs", flush=True)
@@ -87,6 +94,27 @@ def serve(args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=2,
         http=http_protocol(),  # a connection has 10 s to send a request's head
     )
+
+
+def check_starting_point(args: argparse.Namespace) -> None:
+    """A bad seed file or archive is one line naming the fix, said before anything is opened;
+    a seed's runs that wait train now, before the server answers: said as it starts."""
+    from qcog_mock.mockserver.seeding import SeedError, load
+    from qcog_mock.mockserver.state import StateError, manifest
+
+    try:
+        if args.seed is not None:
+            waiting = sum(1 for run in load(args.seed).spec.runs if run.wait is not False)
+            if waiting:
+                print(
+                    f"qcog-mock: applying {args.seed} (training {waiting} run(s) it waits for) "
+                    "before answering requests",
+                    flush=True,
+                )
+        if args.state is not None:
+            manifest(args.state)
+    except (SeedError, StateError) as error:
+        raise SystemExit(f"qcog-mock serve: {error}") from None
 
 
 def check_port(host: str, port: int, command: str) -> None:

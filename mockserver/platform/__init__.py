@@ -16,12 +16,15 @@ engine and the webhook outbox, and owns ``reset()`` and ``close()``.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from concurrent.futures import Executor
 from pathlib import Path
 
+from qcog_mock.mockserver import seeding, state
 from qcog_mock.mockserver.clock import SimulatedClock
 from qcog_mock.mockserver.engine.attempts import Engine
 from qcog_mock.mockserver.engine.executors import LocalProcesses, make_executor
@@ -42,13 +45,19 @@ from qcog_mock.mockserver.store import Store
 from qcog_mock.mockserver.webhooks.outbox import Webhooks
 from qcog_mock.mockserver.webhooks.signing import check_secret, check_url, new_secret
 
-__all__ = ["DataDirInUse", "Platform", "Principal"]
+__all__ = ["DataDirInUse", "OtherStartingPoint", "Platform", "Principal"]
 
 logger = logging.getLogger(__name__)
+INITIAL_STATE = "initial-state.tar.gz"  # in the data dir: what a reset returns to
 
 
 class DataDirInUse(RuntimeError):
     pass
+
+
+class OtherStartingPoint(RuntimeError):
+    """A data dir that holds a state, asked to start from a seed or an archive it did not
+    start from: going on would mix the two, starting over would lose what it holds."""
 
 
 class DataDirLock:
@@ -78,6 +87,9 @@ class Platform:
         """``executor``: where attempts compute, owned by the caller (a test's own pool, or a
         faulty one); by default the one ``settings.executor`` names."""
         self.settings = settings or Settings()
+        # A seed file is checked whole, and an archive's version, before anything is opened.
+        seed = seeding.load(self.settings.seed_file) if self.settings.seed_file else None
+        origin = _origin(seed, self.settings.state_file)
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._lock: DataDirLock | None = None
         if self.settings.data_dir is None:
@@ -92,21 +104,54 @@ class Platform:
             database = str(root / "qcog-mock.sqlite3")
         self.store = Store(database)
         self.files = Files(root)
+        self.initial_state = root / INITIAL_STATE
+        fresh = self.store.setting("seeded") is None
+        try:
+            if not fresh:
+                self._check_origin(origin, root)
+            elif self.settings.state_file is not None:
+                state.restore(self.settings.state_file, self.store, self.files)
+                shutil.copyfile(self.settings.state_file, self.initial_state)  # read, not moved
+            if fresh and origin is not None:
+                self.store.set_setting("origin", origin)
+        except BaseException:
+            self._release()
+            raise
         self.files.remove_orphans(self.store)
         self.executor = executor or make_executor(self.settings.executor)
         if executor is None and isinstance(self.executor, LocalProcesses):
             self.executor.warm()  # torch loads in a worker while the caller gets going
         # The local pool is shared by every platform of the process; a Dask client is ours.
         self._owns_executor = executor is None and self.settings.executor != "local"
-        restarted = self.store.setting("seeded") is not None
-        self._start()
-        if restarted:
+        try:
+            self._start(seed if fresh else None)
+        except seeding.SeedError:  # nothing of a seed that could not be applied is kept
+            self._stop()
+            self.store.clear()
+            self.files.clear()
+            self._release()
+            raise
+        if not fresh:
             self.timeline.emit("platform.restarted")
+        if fresh and seed is not None:
+            self.save_state(self.initial_state)
         self.engine.recover()
         self.webhooks.recover()
 
-    def _start(self) -> None:
-        """Build the engine and the resources on the store's state (at start and after reset)."""
+    def _check_origin(self, origin: dict[str, str] | None, root: Path) -> None:
+        recorded = self.store.setting("origin")
+        if origin is None or (recorded or {}).get("digest") == origin["digest"]:
+            return
+        was = f"from {recorded['kind']} {recorded['path']}" if recorded else "without it"
+        raise OtherStartingPoint(
+            f"the data dir {root} holds a server's state, started {was}, not from "
+            f"{origin['path']}; remove that dir (or give another --data-dir) to start from "
+            f"{origin['path']}, or start without --{origin['kind']} to go on with it"
+        )
+
+    def _start(self, seed: seeding.Seed | None = None) -> None:
+        """Build the engine and the resources on the store's state (at start and after reset);
+        a store not yet seeded gets the defaults, and ``seed``'s state if given."""
         s, store = self.settings, self.store
         self.clock = store.saved_clock() or SimulatedClock(s.start_time, s.clock, s.speed)
         self.sim = Simulation(self.clock)
@@ -135,8 +180,11 @@ class Platform:
         self.runs = Runs(shared, self.identity, self.engine, self.timeline, self.deployments)
         self.control = Control(s, store, self.clock, self.sim, self.server_faults, self.webhooks)
         if store.setting("seeded") is None:
-            self.identity.seed()
+            first = seed.spec.projects[0] if seed is not None and seed.spec.projects else None
+            self.identity.seed(*((first.name, first.description) if first else ()))
             self.catalog.seed()
+            if seed is not None:
+                seeding.apply(self, seed)
             store.set_setting("seeded", True)
         self.identity.hash_stored_keys()
         self.identity.ensure_key(s.api_key)
@@ -183,6 +231,9 @@ class Platform:
         self._stop()
         if self._owns_executor:
             self.executor.shutdown(wait=False)
+        self._release()
+
+    def _release(self) -> None:
         self.store.close()
         if self._lock is not None:
             self._lock.release()
@@ -190,8 +241,32 @@ class Platform:
             self._scratch.cleanup()
 
     def reset(self) -> None:
-        """Back to the seed state: every resource, file, event and the clock."""
+        """Back to where this emulator started: the seed file's or the archive's state if it
+        started from one, else the defaults. Every resource, file, event and the clock."""
         self._stop()
-        self.store.clear()
-        self.files.clear()
-        self._start()
+        if self.initial_state.is_file():
+            origin = self.store.setting("origin")  # the data dir's, not the archive's
+            state.restore(self.initial_state, self.store, self.files)
+            self.store.set_setting("origin", origin)
+            self._start()
+            self.engine.recover()  # runs in flight at the start go on, as after a restart
+            self.webhooks.recover()
+        else:
+            self.store.clear()
+            self.files.clear()
+            self._start()
+
+    def save_state(self, destination: Path) -> dict[str, object]:
+        """The whole state in one archive (``state.py``); returns its manifest."""
+        return state.save(self.store, self.files, self.clock, destination)
+
+
+def _origin(seed: seeding.Seed | None, archive: Path | None) -> dict[str, str] | None:
+    """What a new emulator starts from, as its data dir records it."""
+    if seed is not None:
+        return {"kind": "seed", "path": str(seed.path), "digest": seed.digest}
+    if archive is not None:
+        state.manifest(archive)  # refused here, before anything is opened, if unreadable
+        digest = hashlib.sha256(Path(archive).read_bytes()).hexdigest()
+        return {"kind": "state", "path": str(archive), "digest": digest}
+    return None

@@ -41,8 +41,9 @@ class Identity:
 
     # Seed -----------------------------------------------------------------------------------
 
-    def seed(self) -> None:
-        """The user and project that the documented examples assume."""
+    def seed(self, project_name: str = SEED_PROJECT, description: str | None = None) -> None:
+        """The user and project that the documented examples assume (a seed file may name the
+        project otherwise)."""
         now = self.shared.now()
         user = User(
             id=self.shared.new_id(),
@@ -54,8 +55,8 @@ class Identity:
         self.records.users.put(user)
         project = Project(
             id=self.shared.new_id(),
-            name=SEED_PROJECT,
-            description="The emulator's default project",
+            name=project_name,
+            description=description or "The emulator's default project",
             allowed_gpus=list(GPU_TYPES),
             created_at=now,
             updated_at=now,
@@ -70,6 +71,12 @@ class Identity:
         if self.records.api_keys.find(key_digest(key)) is None:
             user, project = self.store.setting("seed_user"), self.store.setting("seed_project")
             self._put_key(key, user, project)
+
+    def add_key(self, key: str, user_id: str, project_id: str | None) -> ApiKey:
+        """A key chosen by the operator (a seed file's), for that user and project."""
+        if self.records.users.get(user_id) is None:
+            raise NotFound("User", user_id)
+        return self._put_key(key, user_id, project_id)
 
     def revoke_key(self, key: str) -> bool:
         """Removes ``key``; whether there was one."""

@@ -22,7 +22,9 @@ Fixtures::
 - ``make_webhook_receiver(secret, fail_first=0)`` / ``webhook_receiver``: verifying receivers.
 - ``@pytest.mark.qcog(clock="manual", start_time="2026-01-01T00:00:00Z", faults=[...])`` sets
   the in-process platform's clock mode (``auto``, as ``serve``'s, unless told), start time and
-  server-wide fault plan. A run polled on a manual clock that nothing advances fails the test
+  server-wide fault plan; ``seed="seed.toml"`` or ``state="state.tar.gz"`` (relative to the test
+  file) is where it starts. A seed is applied once per session: later tests with the same seed
+  start from the state it made. A run polled on a manual clock that nothing advances fails the test
   after ``qcog_stall_seconds`` (``ClockStalled``, ``stall.py``) instead of hanging.
 - ``pytest --qcog-target=URL`` points the same tests at another server implementing the API
   (a real platform; the key comes from ``QCOG_API_KEY``); tests that need the emulator's clock
@@ -154,7 +156,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "ignore", message=f'The configuration option "{LOOP_SCOPE}" is unset'
         )
     config.addinivalue_line(
-        "markers", "qcog(clock, start_time, faults): the in-process emulator's clock and faults"
+        "markers",
+        "qcog(clock, start_time, faults, seed, state): the in-process emulator's clock and "
+        "faults, and the seed file or state archive it starts from (relative to the test file)",
     )
     config.addinivalue_line(
         "markers", "qcog_emulator_only: needs qcog-mock's control plane; skipped with --qcog-target"
@@ -372,9 +376,63 @@ def _marker_settings(request: pytest.FixtureRequest) -> tuple[Settings, list[Any
     values: dict[str, Any] = {"api_key": KEY, "clock": options.pop("clock", "auto")}
     if "start_time" in options:
         values["start_time"] = parse_time(options.pop("start_time"))
+    here = Path(request.node.path).parent  # seed= and state= are relative to the test file
+    for option in ("seed", "state"):
+        if option in options:
+            values[f"{option}_file"] = here / options.pop(option)
     if options:
         raise pytest.UsageError(f"@pytest.mark.qcog: unknown option(s) {sorted(options)}")
-    return Settings(**values), faults
+    try:
+        settings = Settings(**values)
+    except ValueError as error:
+        raise pytest.UsageError(f"@pytest.mark.qcog: {error}") from None
+    return _from_seeded_state(request, settings), faults
+
+
+# A seed's state, once applied in this session, by what it was made from: the next test with the
+# same seed starts from that state (as from a snapshot) instead of training its runs again.
+_SEEDED: dict[str, Path] = {}
+_SEED_KEY = pytest.StashKey[str | None]()
+
+
+def _seed_key(settings: Settings) -> str | None:
+    import hashlib
+    import json
+
+    from qcog_mock.mockserver.seeding import SeedError, load
+
+    if settings.seed_file is None:
+        return None
+    try:
+        seed = load(settings.seed_file)
+    except SeedError as error:
+        pytest.fail(str(error), pytrace=False)
+    made_of = [
+        seed.digest, seed.keys, [hashlib.sha256(d).hexdigest() for d in seed.data],
+        settings.clock, settings.start_time, settings.api_key, settings.seed,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
+
+
+def _from_seeded_state(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    from dataclasses import replace
+
+    key = _seed_key(settings)
+    if key is not None and key in _SEEDED:
+        return replace(settings, seed_file=None, state_file=_SEEDED[key])
+    request.node.stash[_SEED_KEY] = key
+    return settings
+
+
+def _keep_seeded_state(request: pytest.FixtureRequest, platform: Platform) -> None:
+    """After the first test of a seed: its state, kept for the session's next ones."""
+    import shutil
+
+    key = request.node.stash.get(_SEED_KEY, None)
+    if key is None or key in _SEEDED or not platform.initial_state.is_file():
+        return
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("qcog-seeded")
+    _SEEDED[key] = Path(shutil.copy(platform.initial_state, folder / "state.tar.gz"))
 
 
 def _target(config: pytest.Config) -> QcogPlatform | None:
@@ -411,8 +469,13 @@ def qcog_platform(request: pytest.FixtureRequest) -> Iterator[QcogPlatform]:
     _tear_down_on_sigterm()
     stall = _stall_seconds(request.config)
     with QcogPlatform.in_process(settings, stall_seconds=stall) as platform:
+        assert platform.backend is not None
+        _keep_seeded_state(request, platform.backend)
+        marker = request.node.get_closest_marker("qcog")
+        if settings.state_file is not None and marker and "clock" in marker.kwargs:
+            # A state brings its clock's mode; the marker's, if it names one, wins.
+            platform.backend.control.set_clock_mode(settings.clock, None)
         if faults:
-            assert platform.backend is not None
             platform.backend.control.set_faults(faults)
         yield platform
 
