@@ -135,8 +135,9 @@ class Platform:
             self.timeline.emit("platform.restarted")
         if fresh and seed is not None:
             self.save_state(self.initial_state)
-        self.engine.recover()
-        self.webhooks.recover()
+        else:  # what the store held (a restart, a restored archive) has no process yet
+            self.engine.recover()
+            self.webhooks.recover()
 
     def _check_origin(self, origin: dict[str, str] | None, root: Path) -> None:
         recorded = self.store.setting("origin")

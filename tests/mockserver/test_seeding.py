@@ -274,3 +274,16 @@ async def test_the_marker_starts_a_test_from_a_seed_file(
     assert state["acme-research"]["runs"]["exploration"]["status"] == "pending"
     async with qcog_platform.emulator() as emulator:
         assert (await emulator.clock())["mode"] == "manual"
+
+
+@pytest.mark.torch
+async def test_a_run_the_seed_does_not_wait_for_goes_on_once_the_server_runs() -> None:
+    async with seeded(clock="auto") as (platform, admin):
+        settled = await admin.post("/_emulator/clock/settle")
+        assert settled.json()["settled"], settled.text
+        exploration = (await state_of(platform))["acme-research"]["runs"]["exploration"]
+        assert exploration["status"] == "completed" and exploration["attempts"] == ["completed"]
+        # One attempt computed it: each epoch committed once.
+        events = await get(admin, "/_emulator/events", run_id=exploration["id"])
+        assert [e["epoch"] for e in events if e["type"] == "checkpoint.saved"] == [1, 2, 3]
+        assert platform.backend is not None and platform.backend.engine.stranded() == []
