@@ -16,15 +16,6 @@ MIB = 1024 * 1024
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from qcog_mock.mockserver.api.edge import http_protocol
-    from qcog_mock.mockserver.app import create_app
-    from qcog_mock.mockserver.dashboard.pages import login_url
-    from qcog_mock.mockserver.platform import DataDirInUse, OtherStartingPoint
-    from qcog_mock.mockserver.seeding import SeedError
-    from qcog_mock.mockserver.state import StateError
-
     settings = Settings.from_environment(
         data_dir=args.data_dir,
         clock=args.clock,
@@ -54,12 +45,26 @@ def serve(args: argparse.Namespace) -> None:
     check_exposure(args.host, settings, args.allow_default_credentials)
     check_port(args.host, args.port, "serve")
     check_starting_point(args)
-    raise_open_files_limit()
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Process-wide settings belong to the process that serves. Training happens in workers;
     # what the server itself computes (inferences) uses the same number of threads. Said to
-    # torch through its environment: the server imports torch only at its first inference.
+    # torch through its environment: the server imports torch only at its first inference,
+    # and workers (the first starts now) inherit it.
     os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
+    if args.executor == "local":  # torch loads in a worker while the server itself starts
+        from qcog_mock.mockserver.engine.executors import local_processes
+
+        local_processes().warm()
+    import uvicorn  # the server's own imports, while the worker starts
+
+    from qcog_mock.mockserver.api.edge import http_protocol
+    from qcog_mock.mockserver.app import create_app
+    from qcog_mock.mockserver.dashboard.pages import login_url
+    from qcog_mock.mockserver.platform import DataDirInUse, OtherStartingPoint
+    from qcog_mock.mockserver.seeding import SeedError
+    from qcog_mock.mockserver.state import StateError
+
+    raise_open_files_limit()
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings=settings)
     except (DataDirInUse, OtherStartingPoint, SeedError, StateError) as error:

@@ -223,6 +223,9 @@ class LocalProcesses(Executor):
                 self._idle.append(worker)
         if not reuse:
             worker.close()
+            # Its replacement imports torch now, not when the next job (a reset's, the next
+            # test's) is handed over: a kill at a platform's close costs the next one nothing.
+            self.warm()
         if isinstance(outcome, WorkerDied):
             future.set_exception(outcome)
         elif isinstance(outcome, _Failed):
