@@ -110,7 +110,8 @@ def check_starting_point(args: argparse.Namespace) -> None:
     try:
         if args.seed is not None:
             waiting = sum(1 for run in load(args.seed).spec.runs if run.wait is not False)
-            if waiting:
+            fresh = not (args.data_dir / "qcog-mock.sqlite3").exists()  # else: a restart
+            if waiting and fresh:
                 print(
                     f"qcog-mock: applying {args.seed} (training {waiting} run(s) it waits for) "
                     "before answering requests",

@@ -92,6 +92,13 @@ def test_a_data_dir_remembers_its_starting_point_and_a_reset_returns_to_it(tmp_p
         assert restored.control.clock_state().now == "2026-01-01T01:00:00Z"
     finally:
         restored.close()
+    # A server's own key opens the first project of any state it starts from.
+    keyed = Emulator(Settings(api_key="job-secret-0001", state_file=archive))
+    try:
+        principal = keyed.identity.authenticate("x-api-key job-secret-0001")
+        assert principal.project_id == keyed.store.setting("seed_project")
+    finally:
+        keyed.close()
     # Restarted on its data dir: from the same archive it goes on; from another, refused.
     Emulator(settings).close()
     other = tmp_path / "other.tar.gz"
