@@ -527,6 +527,17 @@ def _wait(seed: Seed, index: int, wait: bool | float | str) -> None:
         )
 
 
+def small_hsm(inputs: int, outputs: int = 1) -> dict[str, Any]:
+    """The small General HSM a seed file's or a scenario's run trains unless it says more."""
+    return {
+        "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "targets": TARGET,
+        "input_operator_count": inputs, "output_operator_count": outputs,
+        "hilbert_space_dims": 2,
+        "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
+        "loss_fn_config": {"type": "MSELoss"},
+    }  # fmt: skip
+
+
 def _params(
     seed: Seed, index: int, run: RunSpec, columns: list[str], allowed_gpus: list[str]
 ) -> dict[str, Any]:
@@ -541,19 +552,8 @@ def _params(
             f"targets {named} are not all columns of dataset {run.dataset!r}; set "
             f"hyperparameters.targets to some of {columns[-3:]}…",
         )
-    hyperparameters = {
-        "hsm_model": "general",
-        "epochs": 6,
-        "batch_size": 128,
-        "seed": 3,
-        "targets": TARGET,
-        "input_operator_count": len(columns) - len(named),
-        "output_operator_count": len(named),
-        "hilbert_space_dims": 2,
-        "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
-        "loss_fn_config": {"type": "MSELoss"},
-        **run.hyperparameters,
-    }
+    inputs = len(columns) - len(named)
+    hyperparameters = {**small_hsm(inputs, len(named)), **run.hyperparameters}
     try:
         timeout = (
             run.timeout if isinstance(run.timeout, int | float) else parse_duration(run.timeout)

@@ -40,13 +40,14 @@ from qcog_mock.client import EmulatorError
 from qcog_mock.mockserver.clock import monotonic, parse_duration, parse_time
 from qcog_mock.mockserver.errors import pydantic_problems
 from qcog_mock.mockserver.platform import Platform
+from qcog_mock.mockserver.seeding import small_hsm
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.testing.assertions import mismatch
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
 from qcog_mock.mockserver.testing.story import Story, StoryError
 from qcog_mock.mockserver.webhooks.events import is_webhook_event
 from qcog_mock.mockserver.webhooks.receiver import WebhookReceiver
-from qcog_mock.trainer.synthetic import TARGET, synthetic_panel
+from qcog_mock.trainer.synthetic import synthetic_panel
 
 KEY = "scenario-key"
 Mode = Literal["in-process", "socket"]
@@ -254,14 +255,7 @@ class _Session:
 
     async def _submit(self, story: Story, name: str) -> None:
         run = next(r for r in self.scenario.runs if r.name == name)
-        hyperparameters = {
-            "hsm_model": "general", "epochs": 6, "batch_size": 128, "seed": 3, "targets": TARGET,
-            "input_operator_count": self.features, "output_operator_count": 1,
-            "hilbert_space_dims": 2,
-            "optimizer_config": {"type": "Adam", "default_params": {"lr": 0.02}},
-            "loss_fn_config": {"type": "MSELoss"},
-            **run.hyperparameters,
-        }  # fmt: skip
+        hyperparameters = {**small_hsm(self.features), **run.hyperparameters}
         emulator: dict[str, Any] = {"faults": run.faults}
         if run.epoch_seconds is not None:
             emulator["epoch_seconds"] = run.epoch_seconds
