@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qcog_mock.mockserver.clock import parse_time
 from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.seeding import SeedError, load
 from qcog_mock.mockserver.settings import Settings
@@ -287,3 +288,28 @@ async def test_a_run_the_seed_does_not_wait_for_goes_on_once_the_server_runs() -
         events = await get(admin, "/_emulator/events", run_id=exploration["id"])
         assert [e["epoch"] for e in events if e["type"] == "checkpoint.saved"] == [1, 2, 3]
         assert platform.backend is not None and platform.backend.engine.stranded() == []
+
+
+DEMO = ROOT / "examples" / "seed" / "demo.toml"
+
+
+@pytest.mark.torch
+async def test_the_demo_seed_opens_on_runs_done_retried_running_and_deployed() -> None:
+    async with seeded(seed_file=DEMO) as (_, admin):
+        me = await get(admin, "/api/v1/whoami")
+        base = f"/api/v1/projects/{me['project_id']}/experiment_runs"
+        runs = {run["name"]: run for run in await get(admin, base)}
+        outcomes = {name: [a["outcome"] for a in run["attempts"]] for name, run in runs.items()}
+        assert outcomes == {
+            "baseline": ["completed"],
+            "wider": ["completed"],
+            "crash-and-resume": ["crashed", "completed"],
+            "long-job": [None],  # still in its first attempt
+        }
+        long_job = runs["long-job"]
+        assert long_job["status"] == "running"
+        # wait = "6h": the clock stopped six hours after it was submitted.
+        clock = await get(admin, "/_emulator/clock")
+        assert clock["timestamp"] - parse_time(long_job["created_at"]) == 6 * 3600
+        deployments = await get(admin, f"{base}/{runs['wider']['id']}/deployments")
+        assert [d["name"] for d in deployments] == ["production"]
