@@ -85,6 +85,8 @@ class Files:
         # Result folders of attempts a stop or a kill interrupted: each is redone from its last
         # checkpoint in a folder of its own. Checkpoint folders of runs that are gone go too.
         shutil.rmtree(self.root / "attempts", ignore_errors=True)
+        for frozen in self.root.glob(".state-*"):  # a snapshot a kill interrupted
+            shutil.rmtree(frozen, ignore_errors=True)
         runs = {r["id"] for r in store.documents("run")}
         for folder in (self.root / "checkpoints").iterdir():
             if folder.is_dir() and folder.name not in runs:

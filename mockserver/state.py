@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tarfile
 import tempfile
@@ -51,8 +52,11 @@ def save(store: Store, files: Files, clock: SimulatedClock, destination: Path) -
     returns the manifest."""
     destination = Path(destination)
     partial = destination.with_name(f".{destination.name}.partial")
-    with tempfile.TemporaryDirectory(prefix="qcog-mock-state-") as scratch:
-        copy = Path(scratch) / DATABASE
+    # Beside the files, so that they are linked, not copied: the lock is held only while the
+    # database is copied and the files it names are linked; compressing comes after.
+    with tempfile.TemporaryDirectory(prefix=".state-", dir=files.root) as scratch:
+        frozen = Path(scratch)
+        copy = frozen / DATABASE
         with store.lock:  # one moment: no commit between the copy and the files it names
             store.copy_to(copy)
             now = clock.now()
@@ -62,28 +66,45 @@ def save(store: Store, files: Files, clock: SimulatedClock, destination: Path) -
                     "INSERT OR REPLACE INTO settings (key, value) VALUES ('clock', ?)", (value,)
                 )
                 db.commit()
-            wanted = _files_named(copy, files)
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "qcog_mock_version": __version__,
-                "saved_at": isoformat(wall_time()),
-                "clock": isoformat(now),
-                "clock_mode": clock.mode,
-            }
-            # Key digests and the webhook secret: the owner's alone, as the data dir is.
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with (
-                os.fdopen(descriptor, "wb") as out,
-                tarfile.open(fileobj=out, mode="w:gz") as archive,
-            ):
-                _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
-                archive.add(copy, DATABASE)
-                for path in wanted:
-                    if path.is_file():
-                        archive.add(path, files.relative(path))
+            named = [
+                _freeze(path, frozen / files.relative(path)) for path in _files_named(copy, files)
+            ]
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "qcog_mock_version": __version__,
+            "saved_at": isoformat(wall_time()),
+            "clock": isoformat(now),
+            "clock_mode": clock.mode,
+        }
+        # Key digests and the webhook secret: the owner's alone, as the data dir is.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with (
+            os.fdopen(descriptor, "wb") as out,
+            tarfile.open(fileobj=out, mode="w:gz") as archive,
+        ):
+            _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
+            archive.add(copy, DATABASE)
+            for path in filter(None, named):
+                archive.add(path, path.relative_to(frozen).as_posix())
     partial.replace(destination)
     return manifest
+
+
+def _freeze(source: Path, target: Path) -> Path | None:
+    """``source`` as it is now, at ``target`` (a hard link; a copy across file systems); None
+    if there is no such file (a dataset stored as a reference has none)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            shutil.copyfile(source, target)
+        except FileNotFoundError:
+            return None
+    return target
 
 
 def _files_named(database: Path, files: Files) -> list[Path]:

@@ -4,6 +4,7 @@ by name; a stopped data dir saves from the command line; the marker takes ``stat
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ from qcog_mock.mockserver.platform import Platform as Emulator
 from qcog_mock.mockserver.settings import Settings
 from qcog_mock.mockserver.state import StateError, manifest
 from qcog_mock.mockserver.testing.plugin import QcogPlatform
-from tests.mockserver.helpers import KEY, connected, emulator
+from tests.mockserver.helpers import KEY, connected, emulator, hyperparameters
 from tests.mockserver.test_restart import HOUR, KILL_AT, story_until_kill, timeline, uninterrupted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,3 +219,50 @@ async def test_the_marker_starts_a_test_from_a_state(saved_state: Path, qcog_clo
     clock = await qcog_clock.clock()
     assert clock["now"] == "2026-01-01T00:10:00Z"  # the archive's time
     assert clock["mode"] == "auto"  # the marker's mode wins over the archive's
+
+
+@pytest.mark.torch
+async def test_snapshots_taken_while_a_run_trains_hold_every_file_they_name(
+    tmp_path: Path,
+) -> None:
+    """Epochs commit and old checkpoints are pruned while the snapshots are taken."""
+    archives = []
+    async with emulator(clock="auto", keep_checkpoints=2) as platform:
+        dataset = await platform.dataset_id("training-data")
+        run = await platform.submit(dataset, hyperparameters=hyperparameters(epochs=12))
+        taken_at: set[int] = set()
+        while len(archives) < 5:
+            found = await platform.run(run["id"])
+            epoch = (found["metrics"] or {}).get("epoch", 0)
+            if found["status"] == "completed":
+                break
+            if epoch in taken_at:  # another process trains: its next epoch, in wall time
+                await asyncio.sleep(0.005)
+                continue
+            taken_at.add(epoch)
+            answer = await platform.client.get("/_emulator/state")
+            assert answer.status_code == 200, answer.text
+            archives.append(tmp_path / f"{len(archives)}.tar.gz")
+            archives[-1].write_bytes(answer.content)
+        await platform.settle()
+    epochs = set()
+    for archive in archives:
+        restored = Emulator(Settings(api_key=KEY, clock="manual", state_file=archive))
+        try:
+            (run,) = restored.store.documents("run")
+            named = restored.store.checkpoints(run["id"])
+            epochs.add(tuple(c["epoch"] for c in named))
+            for checkpoint in named:
+                assert restored.files.checkpoint(run["id"], checkpoint["name"]).is_file()
+            assert restored.files.dataset(run["dataset_id"]).is_file()
+        finally:
+            restored.close()
+    assert len(epochs) >= 3  # taken at different points of the run
+
+
+def test_a_snapshot_a_kill_interrupted_leaves_nothing_behind(tmp_path: Path) -> None:
+    leftover = tmp_path / ".state-abc123"
+    leftover.mkdir()
+    (leftover / "qcog-mock.sqlite3").write_bytes(b"half")
+    Emulator(Settings(api_key=KEY, data_dir=tmp_path)).close()
+    assert not leftover.exists()
