@@ -266,3 +266,22 @@ def test_a_snapshot_a_kill_interrupted_leaves_nothing_behind(tmp_path: Path) -> 
     (leftover / "qcog-mock.sqlite3").write_bytes(b"half")
     Emulator(Settings(api_key=KEY, data_dir=tmp_path)).close()
     assert not leftover.exists()
+
+
+def test_state_save_asks_a_running_server_through_its_control_plane(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "running.tar.gz"
+    with QcogPlatform.socket(Settings(api_key=KEY, clock="manual")) as server:
+        assert server.backend is not None
+        server.backend.control.advance(seconds=120)
+        url = server.base_url.removesuffix("/api")
+        with pytest.raises(SystemExit) as exited:
+            main(["state", "save", str(archive), "--url", url, "--api-key", "not-the-key"])
+        assert exited.value.code == 1 and "Invalid API key" in capsys.readouterr().err
+        assert not archive.exists()
+        with pytest.raises(SystemExit) as exited:
+            main(["state", "save", str(archive), "--url", url, "--api-key", KEY])
+        assert exited.value.code == 0, capsys.readouterr().err
+    assert manifest(archive)["clock"] == "2026-01-01T00:02:00Z"
+    assert archive.stat().st_mode & 0o077 == 0
