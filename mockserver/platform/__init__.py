@@ -143,7 +143,7 @@ class Platform:
         recorded = self.store.setting("origin")
         if origin is None or (recorded or {}).get("digest") == origin["digest"]:
             return
-        was = f"from {recorded['kind']} {recorded['path']}" if recorded else "without it"
+        was = f"from the {recorded['kind']} {recorded['path']}" if recorded else "blank"
         raise OtherStartingPoint(
             f"the data dir {root} holds a server's state, started {was}, not from "
             f"{origin['path']}; remove that dir (or give another --data-dir) to start from "
