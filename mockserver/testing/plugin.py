@@ -403,10 +403,13 @@ def _seed_key(settings: Settings) -> str | None:
 
     if settings.seed_file is None:
         return None
+    problem = ""
     try:
         seed = load(settings.seed_file)
     except SeedError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    if problem:  # the file's one line, outside the handler: not a chain of two tracebacks
+        pytest.fail(problem, pytrace=False)
     made_of = [
         seed.digest, seed.keys, [hashlib.sha256(d).hexdigest() for d in seed.data],
         settings.clock, settings.start_time, settings.api_key, settings.seed,

@@ -313,3 +313,23 @@ async def test_the_demo_seed_opens_on_runs_done_retried_running_and_deployed() -
         assert clock["timestamp"] - parse_time(long_job["created_at"]) == 6 * 3600
         deployments = await get(admin, f"{base}/{runs['wider']['id']}/deployments")
         assert [d["name"] for d in deployments] == ["production"]
+
+
+def test_the_marker_fails_a_test_on_a_bad_seed_with_its_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", seed=BAD_REFERENCE)
+    pytester.makepyfile(
+        test_seeded="""
+        import pytest
+
+        @pytest.mark.qcog(seed="seed.toml")
+        async def test_it(qcog_client):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    output = "\n".join(result.outlines)
+    assert "seed.toml, line 10: [[runs]] 'baseline', dataset: no dataset 'trainig-data'" in output
+    assert "During handling" not in output and "Traceback" not in output
