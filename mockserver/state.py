@@ -78,15 +78,20 @@ def save(store: Store, files: Files, clock: SimulatedClock, destination: Path) -
             "clock_mode": clock.mode,
         }
         # Key digests and the webhook secret: the owner's alone, as the data dir is.
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with (
-            os.fdopen(descriptor, "wb") as out,
-            tarfile.open(fileobj=out, mode="w:gz") as archive,
-        ):
-            _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
-            archive.add(copy, DATABASE)
-            for path in filter(None, named):
-                archive.add(path, path.relative_to(frozen).as_posix())
+        partial.unlink(missing_ok=True)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with (
+                os.fdopen(descriptor, "wb") as out,
+                tarfile.open(fileobj=out, mode="w:gz") as archive,
+            ):
+                _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
+                archive.add(copy, DATABASE)
+                for path in filter(None, named):
+                    archive.add(path, path.relative_to(frozen).as_posix())
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     partial.replace(destination)
     return manifest
 
