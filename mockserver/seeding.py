@@ -45,8 +45,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qcog_mock.mockserver.clock import parse_duration
 from qcog_mock.mockserver.errors import Invalid, PlatformError
+from qcog_mock.mockserver.files import inspect_csv
+from qcog_mock.mockserver.platform.catalog import SEED_EXPERIMENT
 from qcog_mock.mockserver.platform.identity import SEED_PROJECT
+from qcog_mock.mockserver.platform.shared import check_name
 from qcog_mock.mockserver.runparams import GPU_TYPES, validate_params
+from qcog_mock.mockserver.schemas import (
+    DeploymentCreate,
+    EnvironmentCreate,
+    ProjectUpdate,
+    RunCreate,
+)
 from qcog_mock.mockserver.settings import MAX_RETRIES
 
 if TYPE_CHECKING:
@@ -331,6 +340,29 @@ class _Checker:
             raise self.fail(section, index, key, problem)
         return self.seed.project_of(name)
 
+    def _new_in_project(
+        self, section: str, index: int, name: str, project: str | None, taken: Any
+    ) -> str:
+        """The project of a new entry, checked with its name: unique within the project."""
+        _name(self.seed, section, index, name)
+        project = self._project(section, index, project)
+        if (project, name) in taken:
+            problem = f"{name!r} is given twice in project {project!r}."
+            raise self.fail(section, index, "name", problem)
+        return project
+
+    def _declared(
+        self, section: str, index: int, key: str, name: str, project: str, declared: Any
+    ) -> None:
+        """``name`` (of a [[``key``s]] entry) declared in ``project``, or the names that are."""
+        if (project, name) not in declared:
+            known = sorted(n for p, n in declared if p == project)
+            problem = (
+                f"no {key} {name!r} in project {project!r}; declare it under [[{key}s]], or use "
+                f"one of {known}."
+            )
+            raise self.fail(section, index, key, problem)
+
     def projects(self) -> None:
         self._names("projects", [p.name for p in self.spec.projects])
         for index, project in enumerate(self.spec.projects):
@@ -371,29 +403,17 @@ class _Checker:
 
     def datasets(self) -> None:
         for index, dataset in enumerate(self.spec.datasets):
-            _name(self.seed, "datasets", index, dataset.name)
-            project = self._project("datasets", index, dataset.project)
-            if (project, dataset.name) in self.columns:
-                problem = f"{dataset.name!r} is given twice in project {project!r}."
-                raise self.fail("datasets", index, "name", problem)
+            project = self._new_in_project(
+                "datasets", index, dataset.name, dataset.project, self.columns
+            )
             content, header = _dataset(self.seed, index, dataset)
             self.seed.data.append(content)
             self.columns[(project, dataset.name)] = header
 
     def runs(self) -> None:
         for index, run in enumerate(self.spec.runs):
-            _name(self.seed, "runs", index, run.name)
-            project = self._project("runs", index, run.project)
-            if (project, run.name) in self.runs_known:
-                problem = f"{run.name!r} is given twice in project {project!r}."
-                raise self.fail("runs", index, "name", problem)
-            if (project, run.dataset) not in self.columns:
-                known = sorted(name for p, name in self.columns if p == project)
-                problem = (
-                    f"no dataset {run.dataset!r} in project {project!r}; declare it under "
-                    f"[[datasets]], or use one of {known}."
-                )
-                raise self.fail("runs", index, "dataset", problem)
+            project = self._new_in_project("runs", index, run.name, run.project, self.runs_known)
+            self._declared("runs", index, "dataset", run.dataset, project, self.columns)
             if run.environment not in self.environments_known:
                 known = sorted(self.environments_known)
                 problem = f"no environment {run.environment!r}; use one of {known}."
@@ -408,15 +428,8 @@ class _Checker:
         for index, deployment in enumerate(self.spec.deployments):
             _name(self.seed, "deployments", index, deployment.name)
             project = self._project("deployments", index, deployment.project)
-            run = self.runs_known.get((project, deployment.run))
-            if run is None:
-                known = sorted(name for p, name in self.runs_known if p == project)
-                problem = (
-                    f"no run {deployment.run!r} in project {project!r}; declare it under "
-                    f"[[runs]], or use one of {known}."
-                )
-                raise self.fail("deployments", index, "run", problem)
-            if run.wait is False:
+            self._declared("deployments", index, "run", deployment.run, project, self.runs_known)
+            if self.runs_known[(project, deployment.run)].wait is False:
                 problem = (
                     f"run {deployment.run!r} does not wait, so it has no checkpoint to deploy "
                     "yet; give it wait = true."
@@ -432,8 +445,6 @@ class _Checker:
 
 
 def _name(seed: Seed, section: str, index: int, name: str) -> None:
-    from qcog_mock.mockserver.platform.shared import check_name
-
     try:
         check_name("name", name)
     except Invalid as error:
@@ -493,8 +504,6 @@ def _dataset(seed: Seed, index: int, dataset: DatasetSpec) -> tuple[bytes, list[
             seed=shape.seed,
         )
         return frame.to_csv(index=False, float_format="%.7g").encode(), list(frame.columns)
-    from qcog_mock.mockserver.files import inspect_csv
-
     source = (seed.path.parent / dataset.csv).resolve() if dataset.csv else seed.path
     if not source.is_file():
         raise seed.fail(
@@ -593,8 +602,6 @@ def apply(platform: Platform, seed: Seed) -> None:
     try:
         projects = _apply_identity(platform, seed)
         for environment in spec.environments:
-            from qcog_mock.mockserver.schemas import EnvironmentCreate
-
             platform.catalog.create_environment(
                 EnvironmentCreate(
                     name=environment.name,
@@ -626,12 +633,10 @@ def apply(platform: Platform, seed: Seed) -> None:
 
 def _apply_identity(platform: Platform, seed: Seed) -> dict[str, str]:
     """Projects, users, memberships and keys; the projects' ids by name."""
-    from qcog_mock.mockserver.schemas import ProjectUpdate
-
     identity, spec = platform.identity, seed.spec
-    projects = {p.name: p.id for p in identity.list_projects(1_000, 0)}
+    projects = {seed.project: platform.store.setting("seed_project")}  # made under its name
     for index, project in enumerate(spec.projects):
-        if index > 0:  # the first is the default project, made under its name
+        if index > 0:
             created = identity.create_project(project.name, project.description, [])
             projects[project.name] = created.id
         if project.allowed_gpus is not None:
@@ -650,9 +655,6 @@ def _apply_identity(platform: Platform, seed: Seed) -> dict[str, str]:
 
 
 def _apply_run(platform: Platform, seed: Seed, index: int, projects: dict[str, str]) -> str:
-    from qcog_mock.mockserver.platform.catalog import SEED_EXPERIMENT
-    from qcog_mock.mockserver.schemas import RunCreate
-
     run = seed.spec.runs[index]
     project = projects[seed.project_of(run.project)]
     dataset = platform.datasets.get(project, run.dataset, "name")
@@ -690,8 +692,6 @@ def _until_finished(platform: Platform, seed: Seed, index: int, project: str, ru
 def _apply_deployment(
     platform: Platform, seed: Seed, index: int, project: str, run_id: str
 ) -> None:
-    from qcog_mock.mockserver.schemas import DeploymentCreate
-
     deployment = seed.spec.deployments[index]
     criterion = deployment.criterion
     name: str | None = None

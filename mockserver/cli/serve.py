@@ -44,7 +44,7 @@ def serve(args: argparse.Namespace) -> None:
     )
     check_exposure(args.host, settings, args.allow_default_credentials)
     check_port(args.host, args.port, "serve")
-    check_starting_point(args)
+    say_seed_applies(args)
     # Process-wide settings belong to the process that serves. Training happens in workers;
     # what the server itself computes (inferences) uses the same number of threads. Said to
     # torch through its environment: the server imports torch only at its first inference,
@@ -101,26 +101,12 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
-def check_starting_point(args: argparse.Namespace) -> None:
-    """A bad seed file or archive is one line naming the fix, said before anything is opened;
-    a seed's runs that wait train now, before the server answers: said as it starts."""
-    from qcog_mock.mockserver.seeding import SeedError, load
-    from qcog_mock.mockserver.state import StateError, manifest
-
-    try:
-        if args.seed is not None:
-            waiting = sum(1 for run in load(args.seed).spec.runs if run.wait is not False)
-            fresh = not (args.data_dir / "qcog-mock.sqlite3").exists()  # else: a restart
-            if waiting and fresh:
-                print(
-                    f"qcog-mock: applying {args.seed} (training {waiting} run(s) it waits for) "
-                    "before answering requests",
-                    flush=True,
-                )
-        if args.state is not None:
-            manifest(args.state)
-    except (SeedError, StateError) as error:
-        raise SystemExit(f"qcog-mock serve: {error}") from None
+def say_seed_applies(args: argparse.Namespace) -> None:
+    """A seed's runs that wait train before the server answers: said as it starts (a data dir
+    that holds a state goes on from it instead). The file is checked as the platform opens, and
+    a bad one is one line naming the fix."""
+    if args.seed is not None and not (args.data_dir / "qcog-mock.sqlite3").exists():
+        print(f"qcog-mock: applying {args.seed} before answering requests", flush=True)
 
 
 def check_port(host: str, port: int, command: str) -> None:
