@@ -106,7 +106,11 @@ def say_seed_applies(args: argparse.Namespace) -> None:
     that holds a state goes on from it instead). The file is checked as the platform opens, and
     a bad one is one line naming the fix."""
     if args.seed is not None and not (args.data_dir / "qcog-mock.sqlite3").exists():
-        print(f"qcog-mock: applying {args.seed} before answering requests", flush=True)
+        print(
+            f"qcog-mock: starting from {args.seed}: it is checked, and the runs it waits for "
+            "train, before the server answers",
+            flush=True,
+        )
 
 
 def check_port(host: str, port: int, command: str) -> None:
